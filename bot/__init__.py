@@ -1,0 +1,1 @@
+"""Timebank bot: a community timebank inside a Telegram group."""

@@ -1,0 +1,166 @@
+"""Build the PTB Application: every handler registered here, in one visible list."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import BotCommand, BotCommandScopeAllChatAdministrators, BotCommandScopeDefault, Update
+from telegram.constants import ChatType
+from telegram.error import Forbidden, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    BaseRateLimiter,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot import messaging
+from bot.context import BotContext
+from bot.i18n import Catalogs
+from bot.runtime import Runtime
+from bot.settings import Settings
+from handlers import admin, exchanges, membership, posts
+from handlers.common import chosen_timebank
+from storage import Database
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member", "chat_member"]
+
+
+def handlers() -> list:
+    """Every handler of the bot, in the order PTB tries them."""
+    command = CommandHandler
+    return [
+        # membership
+        ChatMemberHandler(membership.bot_membership_changed, ChatMemberHandler.MY_CHAT_MEMBER),
+        ChatMemberHandler(membership.member_left, ChatMemberHandler.CHAT_MEMBER),
+        MessageHandler(filters.StatusUpdate.NEW_CHAT_MEMBERS, membership.new_chat_members),
+        MessageHandler(filters.StatusUpdate.LEFT_CHAT_MEMBER, membership.member_left),
+        MessageHandler(filters.StatusUpdate.MIGRATE, membership.chat_migrated),
+        command("start", membership.start),
+        command("help", membership.help_command),
+        command("join", membership.join),
+        command("language", membership.language),
+        command("cancel", membership.cancel),
+        # exchanges
+        command("gave", exchanges.gave),
+        command("received", exchanges.received),
+        command("pending", exchanges.pending),
+        command("balance", exchanges.balance),
+        command("history", exchanges.history),
+        command("stats", exchanges.stats),
+        # posts
+        command("offer", posts.offer),
+        command("request", posts.request),
+        command("browse", posts.browse),
+        command("myposts", posts.myposts),
+        # admin
+        command("approve", admin.approve),
+        command("decline", admin.decline),
+        command("suspend", admin.suspend),
+        command("reinstate", admin.reinstate),
+        # buttons: prefix:action:id, short and re-checked against the database
+        CallbackQueryHandler(exchanges.exchange_button, pattern=r"^x:[cdx]:\d+$"),
+        CallbackQueryHandler(exchanges.history_button, pattern=r"^h:\d+:\d+$"),
+        CallbackQueryHandler(posts.browse_button, pattern=r"^b:\d+:\d+$"),
+        CallbackQueryHandler(posts.close_button, pattern=r"^p:c:\d+$"),
+        CallbackQueryHandler(admin.newcomer_button, pattern=r"^m:[ad]:\d+$"),
+        CallbackQueryHandler(membership.language_chosen, pattern=r"^l:[A-Za-z_]+$"),
+        CallbackQueryHandler(chosen_timebank, pattern=r"^tb:\d+$"),
+        CallbackQueryHandler(stale_button),
+        MessageHandler((filters.COMMAND | filters.ChatType.PRIVATE) & ~filters.StatusUpdate.ALL, membership.unknown),
+    ]
+
+
+async def note_user(update: Update, context: BotContext) -> None:
+    """Before any handler: keep the person's name and language current; a private message means we can write back."""
+    user = update.effective_user
+    if user is None or user.is_bot:
+        return
+    await context.runtime.note_user(user)
+    chat = update.effective_chat
+    if chat is not None and chat.type == ChatType.PRIVATE and update.message is not None:
+        await context.runtime.set_can_dm(user.id, True)
+
+
+async def stale_button(update: Update, context: BotContext) -> None:
+    await messaging.alert(update.callback_query, context.tr("This button no longer works. Please send the command again."))
+
+
+async def on_error(update: object, context: BotContext) -> None:
+    """Log it; tell the person something went wrong instead of leaving them in silence."""
+    if isinstance(context.error, Forbidden):
+        log.info("Telegram refused a message: %s", context.error)
+        return
+    log.error("error while handling an update", exc_info=context.error)
+    if not isinstance(update, Update):
+        return
+    text = context.tr("Sorry, something went wrong on my side. Please try again in a moment.")
+    try:
+        if update.callback_query:
+            await messaging.alert(update.callback_query, text)
+        elif update.effective_message and update.effective_chat:
+            await messaging.send(context.bot, update.effective_chat.id, text,
+                                 reply_to=update.effective_message.message_id)
+    except TelegramError:
+        log.warning("could not send the apology", exc_info=True)
+
+
+async def set_commands(application: Application) -> None:
+    """The command menu, described in each language we ship."""
+    runtime: Runtime = application.bot_data["runtime"]
+    bot = application.bot
+    for code in [None, *runtime.catalogs.languages]:
+        tr = runtime.catalogs.get(code)
+        member = [BotCommand(name, tr(text)) for name, text in membership.MEMBER_COMMANDS]
+        admins = member + [BotCommand(name, tr(text)) for name, text in membership.ADMIN_COMMANDS]
+        try:
+            await bot.set_my_commands(member, scope=BotCommandScopeDefault(), language_code=code)
+            await bot.set_my_commands(admins, scope=BotCommandScopeAllChatAdministrators(), language_code=code)
+        except TelegramError:
+            log.warning("could not set the command menu for %s", code or "default", exc_info=True)
+
+
+def default_rate_limiter() -> AIORateLimiter:
+    # Telegram's limits (30/s overall, 20/min per group); a 429 is waited out and retried.
+    return AIORateLimiter(max_retries=3)
+
+
+def build_application(settings: Settings, *, rate_limiter: BaseRateLimiter | None = None) -> Application:
+    async def post_init(application: Application) -> None:
+        db = await Database(settings.database_path).open()
+        runtime = Runtime(settings=settings, db=db, catalogs=Catalogs(settings.default_language))
+        await runtime.load()
+        application.bot_data["runtime"] = runtime
+        # The menu is not needed to answer the first update: set it once running, off the start path.
+        application.job_queue.run_once(lambda _context: set_commands(application), 0, name="set-commands")
+
+    async def post_shutdown(application: Application) -> None:
+        runtime = application.bot_data.pop("runtime", None)
+        if runtime is not None:
+            await runtime.db.close()
+
+    application = (
+        ApplicationBuilder()
+        .token(settings.bot_token)
+        .base_url(settings.bot_api_base_url)
+        .base_file_url(settings.bot_api_base_url.replace("/bot", "/file/bot"))
+        .context_types(ContextTypes(context=BotContext))
+        .rate_limiter(rate_limiter if rate_limiter is not None else default_rate_limiter())
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+        .build()
+    )
+    application.add_handler(TypeHandler(Update, note_user), group=-1)
+    application.add_handlers(handlers())
+    application.add_error_handler(on_error)
+    return application
+

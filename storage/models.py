@@ -1,0 +1,115 @@
+"""Rows as plain dataclasses, so nothing above storage/ sees SQL or sqlite3.Row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+def from_row(cls: type, row: Any, prefix: str = "") -> Any:
+    keys = row.keys()
+    return cls(**{f.name: row[prefix + f.name] for f in fields(cls) if prefix + f.name in keys})
+
+
+@dataclass(frozen=True)
+class Timebank:
+    id: int
+    chat_id: int
+    title: str
+    language: str | None
+    approval_required: bool
+    min_balance: int
+    max_exchange: int
+    exchange_expiry_days: int
+    post_days: int
+    weekly_digest: bool
+    in_group: bool
+    welcome_message_id: int | None
+
+
+@dataclass(frozen=True)
+class Member:
+    id: int
+    timebank_id: int
+    user_id: int
+    number: int
+    status: str
+    account_id: int
+    balance: int = 0
+    given_minutes: int = 0
+    received_minutes: int = 0
+    exchanges_count: int = 0
+    people_helped: int = 0
+    first_name: str = ""
+    last_name: str | None = None
+    username: str | None = None
+    language: str | None = None
+    language_code: str | None = None
+    can_dm: int | None = None
+
+    @property
+    def name(self) -> str:
+        full = " ".join(part for part in (self.first_name, self.last_name) if part)
+        return full or f"#{self.number}"
+
+
+@dataclass(frozen=True)
+class Exchange:
+    id: int
+    timebank_id: int
+    provider_id: int
+    receiver_id: int
+    recorded_by: int
+    minutes: int
+    description: str
+    state: str
+    created_at: int
+    expires_at: int
+    decided_at: int | None
+    ask_chat_id: int | None
+    ask_message_id: int | None
+    receipt_chat_id: int | None
+    receipt_message_id: int | None
+    provider: Member
+    receiver: Member
+
+    @property
+    def recorder(self) -> Member:
+        return self.provider if self.recorded_by == self.provider_id else self.receiver
+
+    @property
+    def counterparty(self) -> Member:
+        return self.receiver if self.recorded_by == self.provider_id else self.provider
+
+
+@dataclass(frozen=True)
+class Post:
+    id: int
+    timebank_id: int
+    author_id: int
+    kind: str
+    category: str | None
+    text: str
+    status: str
+    created_at: int
+    expires_at: int
+    announce_chat_id: int | None
+    announce_message_id: int | None
+    author_name: str = ""
+    author_number: int = 0
+
+
+@dataclass(frozen=True)
+class Stats:
+    members: int
+    minutes_exchanged: int
+    minutes_this_month: int
+    exchanges: int
+    helper_pairs: int
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list
+    offset: int
+    has_more: bool
