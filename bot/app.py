@@ -32,6 +32,7 @@ from storage import Database
 
 log = logging.getLogger(__name__)
 
+CONCURRENT_UPDATES = 32
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member", "chat_member"]
 
 
@@ -97,10 +98,10 @@ async def stale_button(update: Update, context: BotContext) -> None:
 
 async def on_error(update: object, context: BotContext) -> None:
     """Log it; tell the person something went wrong instead of leaving them in silence."""
-    if isinstance(context.error, Forbidden):
-        log.info("Telegram refused a message: %s", context.error)
-        return
-    log.error("error while handling an update", exc_info=context.error)
+    if isinstance(context.error, Forbidden):  # e.g. the bot lost its place in a group: no traceback needed
+        log.warning("Telegram refused a message: %s", context.error)
+    else:
+        log.error("error while handling an update", exc_info=context.error)
     if not isinstance(update, Update):
         return
     text = context.tr("Sorry, something went wrong on my side. Please try again in a moment.")
@@ -155,6 +156,8 @@ def build_application(settings: Settings, *, rate_limiter: BaseRateLimiter | Non
         .base_file_url(settings.bot_api_base_url.replace("/bot", "/file/bot"))
         .context_types(ContextTypes(context=BotContext))
         .rate_limiter(rate_limiter if rate_limiter is not None else default_rate_limiter())
+        # One slow reply must not hold up everyone else; the database, not the order, keeps money right.
+        .concurrent_updates(CONCURRENT_UPDATES)
         .post_init(post_init)
         .post_shutdown(post_shutdown)
         .build()

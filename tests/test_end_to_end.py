@@ -88,6 +88,16 @@ def test_main_flow_survives_sigkill_and_restart(fake, tmp_path):
         stats = newest(tg, GROUP, "Hours exchanged")["text"]
         assert "2 members" in stats and "Hours exchanged: 3 hours" in stats
         assert not [e for e in tg.errors if e[0] in ("sendMessage", "editMessageText")]
+        # Balances and the community account still sum to zero, and match the ledger entries.
+        from storage import ledger
+        from storage.db import open_sync
+
+        conn = open_sync(tmp_path / "timebank.sqlite3")
+        try:
+            assert ledger.audit_sums.sync(conn, 1) == {"balances": 0, "entries": 0, "mismatched_accounts": 0,
+                                                       "unbalanced_exchanges": 0}
+        finally:
+            conn.close()
     finally:
         bot.send_signal(signal.SIGTERM)
         try:
@@ -110,3 +120,45 @@ def test_bad_settings_end_with_one_clear_line_and_exit_code_2(fake, tmp_path, en
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and says in lines[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_webhook_mode_answers_only_calls_with_the_secret(fake, tmp_path):
+    import httpx
+
+    tg = fake
+    port = free_port()
+    alice = tg.add_user(21, "Alice", username="alice")
+    env = bot_env(tg, tmp_path, WEBHOOK_URL="https://timebank.example", PORT=str(port), WEBHOOK_SECRET="s3cret")
+    bot = subprocess.Popen([sys.executable, "-m", "bot"], cwd=tmp_path, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        hook = tg.wait_for(lambda t: next((p for m, p in t.calls if m == "setWebhook"), None), timeout=20)
+        assert hook["url"] == "https://timebank.example/telegram" and hook["secret_token"] == "s3cret"
+        update = tg.message_update(alice["id"], alice["id"], "/start", queue=False)
+        url = f"http://127.0.0.1:{port}/telegram"
+        deadline = time.monotonic() + 10
+        while True:  # the web server comes up just after setWebhook
+            try:
+                refused = httpx.post(url, json=update, timeout=5)
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        assert refused.status_code == 403
+        accepted = httpx.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"}, timeout=5)
+        assert accepted.status_code == 200
+        newest(tg, alice["id"], "Hello Alice!")
+    finally:
+        bot.send_signal(signal.SIGTERM)
+        try:
+            bot.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            bot.kill()

@@ -242,3 +242,40 @@ async def test_stats_are_public_totals(world, community):
     assert "This month: 4 hours" in text
     assert "3 exchanges" in text
     assert "2 pairs of people have helped each other" in text
+
+
+async def test_members_are_found_by_number_reply_and_text_mention(world, community):
+    alice, ada = community["alice"], community["ada"]
+    nameless = world.person("Nadia", username=None)
+    world.tg.set_member_status(GROUP, nameless.user_id, "member")
+    await nameless.says("/join", GROUP)
+    await ada.press(world.tg.last_bot_message(ada.user_id), "Approve")
+    # by number
+    await alice.says("/gave #4 1 by number", GROUP)
+    assert "Alice says they gave you 1 hour of help." in nameless.last()["text"]
+    # by replying to her message in the group
+    said = await nameless.says("thanks everyone", GROUP)
+    assert said == []  # ordinary chatter in the group gets no answer
+    her_message = next(m for m in reversed(world.tg.messages(GROUP)) if m.get("text") == "thanks everyone")
+    await alice.says("/gave 0.5 by reply", GROUP, reply_to=her_message["message_id"])
+    assert "Alice says they gave you 0.5 hours of help." in nameless.last()["text"]
+    # by a text mention (a name picked from the member list, for people without @username)
+    user = {"id": nameless.user_id, "is_bot": False, "first_name": "Nadia"}
+    await alice.says("/gave Nadia 0.25 by mention", GROUP,
+                     entities=[{"type": "bot_command", "offset": 0, "length": 5},
+                               {"type": "text_mention", "offset": 6, "length": 5, "user": user}])
+    ask = nameless.last()
+    assert "Alice says they gave you 0.25 hours of help." in ask["text"] and "by mention" in ask["text"]
+
+
+async def test_an_exchange_past_its_expiry_cannot_be_confirmed(world, community):
+    alice, bob = community["alice"], community["bob"]
+    runtime = world.app.bot_data["runtime"]
+    from storage import timebanks as timebank_store
+
+    timebank = runtime.timebanks_by_chat[GROUP]
+    runtime.remember(await timebank_store.update_settings(runtime.db, timebank.id, {"exchange_expiry_days": 0}))
+    await alice.says("/gave @bob 1", GROUP)
+    await bob.press(bob.last(), "Confirm")
+    assert "expired before it was confirmed. Nothing was counted." in bob.last()["text"]
+    assert (await stored_member(world, alice)).balance == 0

@@ -158,3 +158,36 @@ async def test_a_member_who_leaves_keeps_balance_and_history(world, community):
     await bob.says("/join", GROUP)  # vetted once: back without a new approval
     assert await status_of(world, bob) == "active"
     assert "Balance: -2 hours" in texts(await bob.says("/balance"))
+
+
+async def test_offers_are_announced_and_closed_by_their_author_only(world, community):
+    alice, bob = community["alice"], community["bob"]
+    sent = await alice.says("/offer Gardening and help with houseplants", GROUP)
+    announcement = next(m for m in world.tg.bot_messages(GROUP) if "Offer #1 from Alice (#1):" in m["text"])
+    assert "Gardening and help with houseplants" in announcement["text"]
+    assert "start=p1" in button_url(announcement, "Respond")
+    assert sent and sent[0]["chat_id"] == GROUP  # the announcement answers the command in the group
+    await bob.says("/start p1")
+    assert "To respond, write to @alice." in bob.last()["text"]
+    await alice.says("/myposts")
+    mine = alice.last()
+    # Bob forges the same button in his own chat: it is not his post.
+    forged = world.tg.callback_update(bob.user_id, bob.user_id, bob.last()["message_id"], "p:c:1", queue=False)
+    await world.feed(forged)
+    assert world.tg.answered_callbacks()[-1]["text"].startswith("Only the author can close this")
+    await alice.press(mine, "Close #1")
+    closed = next(m for m in world.tg.bot_messages(GROUP) if m["message_id"] == announcement["message_id"])
+    assert closed["text"].endswith("(closed)")
+    refreshed = next(m for m in world.tg.bot_messages(alice.user_id) if m["message_id"] == mine["message_id"])
+    assert refreshed["text"].startswith("You have no open offers or requests")
+    assert "Nothing is open right now." in texts(await bob.says("/browse"))
+
+
+async def test_the_command_menu_is_set_in_every_language(world, community):
+    from bot.i18n import Catalogs
+
+    es = Catalogs("en").get("es")
+    menu = world.tg.wait_for(lambda t: t.commands(language_code="es"), timeout=5)
+    assert {"command": "gave", "description": es("Record time you gave")} in menu
+    admin_menu = world.tg.commands(language_code="es", scope_type="all_chat_administrators")
+    assert any(c["command"] == "approve" for c in admin_menu)
