@@ -78,6 +78,16 @@ def keyboard(*rows: list[InlineKeyboardButton] | None) -> InlineKeyboardMarkup |
     return InlineKeyboardMarkup(rows) if rows else None
 
 
+def pager(tr, prefix: str, offset: int, size: int, has_more: bool) -> InlineKeyboardMarkup | None:
+    """‹ Newer / Older › buttons for a list shown a page at a time; data is `prefix:offset`."""
+    nav = []
+    if offset > 0:
+        nav.append(InlineKeyboardButton(tr("‹ Newer"), callback_data=f"{prefix}:{max(0, offset - size)}"))
+    if has_more:
+        nav.append(InlineKeyboardButton(tr("Older ›"), callback_data=f"{prefix}:{offset + size}"))
+    return keyboard(nav)
+
+
 async def send(bot: Bot, chat_id: int, text: str, *, markup: InlineKeyboardMarkup | None = None,
                reply_to: int | None = None) -> Message:
     chunks = split_text(text)

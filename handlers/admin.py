@@ -84,24 +84,18 @@ async def _command(context: BotContext, message: Message, timebank: Timebank, ac
     await reply(context, message, _done_text(context, action, changed, message.from_user.full_name))
 
 
-@in_timebank("approve")
-async def approve(context: BotContext, message: Message, timebank: Timebank) -> None:
-    await _command(context, message, timebank, "approve")
+def _admin_command(action: str):
+    @in_timebank(action)
+    async def command(context: BotContext, message: Message, timebank: Timebank) -> None:
+        await _command(context, message, timebank, action)
+
+    return command
 
 
-@in_timebank("decline")
-async def decline(context: BotContext, message: Message, timebank: Timebank) -> None:
-    await _command(context, message, timebank, "decline")
-
-
-@in_timebank("suspend")
-async def suspend(context: BotContext, message: Message, timebank: Timebank) -> None:
-    await _command(context, message, timebank, "suspend")
-
-
-@in_timebank("reinstate")
-async def reinstate(context: BotContext, message: Message, timebank: Timebank) -> None:
-    await _command(context, message, timebank, "reinstate")
+approve = _admin_command("approve")
+decline = _admin_command("decline")
+suspend = _admin_command("suspend")
+reinstate = _admin_command("reinstate")
 
 
 async def newcomer_button(update: Update, context: BotContext) -> None:

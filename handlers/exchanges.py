@@ -321,12 +321,7 @@ async def _history_page(context: BotContext, tr: Translator, me: Member, timeban
     for exchange in page.items:
         lines.append(tr("{date} · {line} · {state}", date=tr.date(exchange.created_at),
                         line=_pending_line(tr, exchange, me), state=_state_name(tr, exchange.state)))
-    nav = []
-    if offset > 0:
-        nav.append(InlineKeyboardButton(tr("‹ Newer"), callback_data=f"h:{timebank.id}:{max(0, offset - HISTORY_PAGE)}"))
-    if page.has_more:
-        nav.append(InlineKeyboardButton(tr("Older ›"), callback_data=f"h:{timebank.id}:{offset + HISTORY_PAGE}"))
-    return "\n".join(lines), messaging.keyboard(nav)
+    return "\n".join(lines), messaging.pager(tr, f"h:{timebank.id}", offset, HISTORY_PAGE, page.has_more)
 
 
 def _state_name(tr: Translator, state: str) -> str:

@@ -107,12 +107,7 @@ async def _browse_page(context: BotContext, tr: Translator, timebank: Timebank, 
         lines.append("")
         lines.append(announcement_text(tr, post_view))
         lines.append(tr("Respond: {link}", link=messaging.deep_link(context.bot, f"p{post.id}")))
-    nav = []
-    if offset > 0:
-        nav.append(InlineKeyboardButton(tr("‹ Newer"), callback_data=f"b:{timebank.id}:{max(0, offset - BROWSE_PAGE)}"))
-    if page.has_more:
-        nav.append(InlineKeyboardButton(tr("Older ›"), callback_data=f"b:{timebank.id}:{offset + BROWSE_PAGE}"))
-    return "\n".join(lines), messaging.keyboard(nav)
+    return "\n".join(lines), messaging.pager(tr, f"b:{timebank.id}", offset, BROWSE_PAGE, page.has_more)
 
 
 async def browse_button(update: Update, context: BotContext) -> None:

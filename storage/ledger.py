@@ -102,6 +102,10 @@ def _party_of(exchange: Exchange, user_id: int) -> int | None:
     return None
 
 
+def _parties(exchange: Exchange) -> rules.ExchangeParties:
+    return rules.ExchangeParties(exchange.provider_id, exchange.receiver_id, exchange.recorded_by)
+
+
 def _guarded_state_change(conn: sqlite3.Connection, exchange_id: int, state: str, now: int) -> None:
     cur = conn.execute(
         "UPDATE exchanges SET state = ?, decided_at = ? WHERE id = ? AND state = 'pending'",
@@ -128,8 +132,7 @@ def confirm(conn: sqlite3.Connection, exchange_id: int, user_id: int, now: int) 
     raises RuleError, changing nothing, when the rules refuse.
     """
     exchange = _pending_or_refuse(conn, exchange_id)
-    parties = rules.ExchangeParties(exchange.provider_id, exchange.receiver_id, exchange.recorded_by)
-    rules.check_may_decide(parties, _party_of(exchange, user_id))
+    rules.check_may_decide(_parties(exchange), _party_of(exchange, user_id))
     if now >= exchange.expires_at:
         _guarded_state_change(conn, exchange_id, "expired", now)
         return _load(conn, exchange_id)
@@ -187,22 +190,23 @@ def _count_confirmed(conn: sqlite3.Connection, exchange: Exchange, now: int) -> 
     )
 
 
+def _end_unconfirmed(conn: sqlite3.Connection, exchange_id: int, user_id: int, now: int, may, state: str) -> Exchange:
+    exchange = _pending_or_refuse(conn, exchange_id)
+    may(_parties(exchange), _party_of(exchange, user_id))
+    _guarded_state_change(conn, exchange_id, state, now)
+    return _load(conn, exchange_id)
+
+
 @writer
 def decline(conn: sqlite3.Connection, exchange_id: int, user_id: int, now: int) -> Exchange:
-    exchange = _pending_or_refuse(conn, exchange_id)
-    parties = rules.ExchangeParties(exchange.provider_id, exchange.receiver_id, exchange.recorded_by)
-    rules.check_may_decide(parties, _party_of(exchange, user_id))
-    _guarded_state_change(conn, exchange_id, "declined", now)
-    return _load(conn, exchange_id)
+    """The counterparty says it did not happen: nothing moves."""
+    return _end_unconfirmed(conn, exchange_id, user_id, now, rules.check_may_decide, "declined")
 
 
 @writer
 def cancel(conn: sqlite3.Connection, exchange_id: int, user_id: int, now: int) -> Exchange:
-    exchange = _pending_or_refuse(conn, exchange_id)
-    parties = rules.ExchangeParties(exchange.provider_id, exchange.receiver_id, exchange.recorded_by)
-    rules.check_may_cancel(parties, _party_of(exchange, user_id))
-    _guarded_state_change(conn, exchange_id, "cancelled", now)
-    return _load(conn, exchange_id)
+    """The recorder takes it back while it is pending: nothing moves."""
+    return _end_unconfirmed(conn, exchange_id, user_id, now, rules.check_may_cancel, "cancelled")
 
 
 @reader

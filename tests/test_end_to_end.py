@@ -36,6 +36,14 @@ def start_bot(tg: FakeTelegram, tmp_path: Path) -> subprocess.Popen:
     return process
 
 
+def stop(bot: subprocess.Popen) -> None:
+    bot.send_signal(signal.SIGTERM)
+    try:
+        bot.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        bot.kill()
+
+
 def press(tg: FakeTelegram, user_id: int, message: dict, label: str) -> None:
     tg.callback_update(user_id, message["chat"]["id"], message["message_id"], button_data(message, label))
 
@@ -99,11 +107,7 @@ def test_main_flow_survives_sigkill_and_restart(fake, tmp_path):
         finally:
             conn.close()
     finally:
-        bot.send_signal(signal.SIGTERM)
-        try:
-            bot.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            bot.kill()
+        stop(bot)
 
 
 @pytest.mark.parametrize("env, says", [
@@ -157,8 +161,4 @@ def test_webhook_mode_answers_only_calls_with_the_secret(fake, tmp_path):
         assert accepted.status_code == 200
         newest(tg, alice["id"], "Hello Alice!")
     finally:
-        bot.send_signal(signal.SIGTERM)
-        try:
-            bot.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            bot.kill()
+        stop(bot)
