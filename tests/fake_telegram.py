@@ -431,6 +431,21 @@ class _Chat:
         return self.type in ("group", "supergroup")
 
 
+class _Abandoned(Exception):
+    """A superseded long poll whose client already hung up: answer nothing, record nothing."""
+
+
+def _peer_closed(conn: socket.socket | None) -> bool:
+    if conn is None:
+        return False
+    try:
+        return conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
 class _Raw:
     """A result that is already JSON (getUpdates hands out pre-encoded updates)."""
 
@@ -487,7 +502,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = self._read_body()
         path, _, query = self.path.partition("?")
         status, payload = self.server.fake._dispatch(
-            path, self.headers.get("Content-Type", ""), body, query)
+            path, self.headers.get("Content-Type", ""), body, query, self.connection)
+        if not payload:
+            self.close_connection = True
+            return
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -522,6 +540,8 @@ class FakeTelegram:
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
         self._stopped = False
+        self._version = 0   # bumped on every state change (see wait_for)
+        self._local = threading.local()   # the connection a handler thread is serving
 
         self._bot_user = {"id": self.bot_id, "is_bot": True, "first_name": "Timebank",
                           "username": bot_username}
@@ -564,7 +584,7 @@ class FakeTelegram:
     def stop(self) -> None:
         with self._cond:
             self._stopped = True
-            self._cond.notify_all()  # release long polls
+            self._changed()  # release long polls
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -586,6 +606,11 @@ class FakeTelegram:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def _changed(self) -> None:
+        """Every state change goes through here: waiters re-check their conditions."""
+        self._version += 1
+        self._cond.notify_all()
 
     def _track(self, conn: socket.socket, add: bool) -> None:
         with self._lock:
@@ -610,23 +635,23 @@ class FakeTelegram:
             self._users[user_id] = _User(user, started)
             if user_id not in self._chats:
                 self._chats[user_id] = _Chat(user_id, "private", user_id=user_id)
-            self._cond.notify_all()
+            self._changed()
         return dict(user)
 
     def set_started(self, user_id: int, started: bool = True) -> None:
         with self._cond:
             self._user(user_id).started = started
-            self._cond.notify_all()
+            self._changed()
 
     def block(self, user_id: int) -> None:
         with self._cond:
             self._user(user_id).blocked = True
-            self._cond.notify_all()
+            self._changed()
 
     def unblock(self, user_id: int) -> None:
         with self._cond:
             self._user(user_id).blocked = False
-            self._cond.notify_all()
+            self._changed()
 
     def add_group(self, chat_id: int, title: str, *, admins: list[int] = (),
                   creator: int | None = None, members: list[int] = (),
@@ -644,7 +669,7 @@ class FakeTelegram:
             chat.members[creator] = "creator"
         with self._cond:
             self._chats[chat_id] = chat
-            self._cond.notify_all()
+            self._changed()
             return self._chat_dict(chat)
 
     def set_member_status(self, chat_id: int, user_id: int, status: str) -> None:
@@ -656,7 +681,7 @@ class FakeTelegram:
                 chat.bot_status = status
             else:
                 chat.members[user_id] = status
-            self._cond.notify_all()
+            self._changed()
 
     def set_bot_status(self, chat_id: int, status: str) -> None:
         self.set_member_status(chat_id, self.bot_id, status)
@@ -718,7 +743,7 @@ class FakeTelegram:
             update = {"update_id": self.next_update_id(), "message": stored}
             if queue and self._bot_sees(chat, stored):
                 self._enqueue(update)
-            self._cond.notify_all()
+            self._changed()
             return update
 
     def callback_update(self, user_id: int, chat_id: int, message_id: int, data: str, *,
@@ -736,7 +761,7 @@ class FakeTelegram:
                 "chat_instance": str(abs(chat_id) * 7 + 1_000_000_000), "data": data}}
             if queue:
                 self._enqueue(update)
-            self._cond.notify_all()
+            self._changed()
             return update
 
     def my_chat_member_update(self, chat_id: int, *, old_status: str = "left",
@@ -758,7 +783,7 @@ class FakeTelegram:
                 "new_chat_member": self._member_dict(self._bot_user, new_status)}}
             if queue:
                 self._enqueue(update)
-            self._cond.notify_all()
+            self._changed()
             return update
 
     def chat_member_update(self, chat_id: int, user_id: int, *, old_status: str, new_status: str,
@@ -774,7 +799,7 @@ class FakeTelegram:
             # Telegram only tells admins about other members coming and going.
             if queue and chat.bot_status in _ADMIN:
                 self._enqueue(update)
-            self._cond.notify_all()
+            self._changed()
             return update
 
     def new_chat_members_update(self, chat_id: int, by_user_id: int, new_member_ids: list[int], *,
@@ -796,7 +821,7 @@ class FakeTelegram:
             update = {"update_id": self.next_update_id(), "message": stored}
             if queue and self._bot_sees(chat, stored):
                 self._enqueue(update)
-            self._cond.notify_all()
+            self._changed()
             return update
 
     def migrate_update(self, chat_id: int, new_chat_id: int, *, queue: bool = True) -> dict:
@@ -818,7 +843,7 @@ class FakeTelegram:
             if queue and new.bot_status in _PRESENT:
                 self._enqueue(update)
                 self._enqueue({"update_id": self.next_update_id(), "message": second})
-            self._cond.notify_all()
+            self._changed()
             return update
 
     def push_update(self, update: dict) -> None:
@@ -827,7 +852,7 @@ class FakeTelegram:
                 update = {"update_id": self.next_update_id(), **update}
             self._last_update_id = max(self._last_update_id, update["update_id"])
             self._enqueue(update)
-            self._cond.notify_all()
+            self._changed()
 
     def pending_updates(self) -> int:
         with self._lock:
@@ -864,16 +889,22 @@ class FakeTelegram:
             return None
 
     def wait_for(self, predicate: Callable[["FakeTelegram"], Any], timeout: float = 5.0) -> Any:
+        """Re-evaluate predicate(self) after every state change until it is truthy."""
         deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                value = predicate(self)
-                if value:
-                    return value
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"timed out after {timeout}s; {self.summary()}")
-                self._cond.wait(remaining)
+        while True:
+            with self._lock:
+                seen = self._version
+            # Evaluated without the lock so a slow predicate does not stall the server; the
+            # version check below means no change that happens meanwhile goes unnoticed.
+            value = predicate(self)
+            if value:
+                return value
+            with self._cond:
+                while self._version == seen:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise AssertionError(f"timed out after {timeout}s; {self.summary()}")
+                    self._cond.wait(remaining)
 
     def wait_for_message(self, chat_id: int, contains: str | None = None,
                          timeout: float = 5.0) -> dict:
@@ -891,14 +922,15 @@ class FakeTelegram:
             return self.wait_for(newer, timeout)
 
         def matching(tg: FakeTelegram) -> dict | None:
-            chat = tg._chats.get(chat_id)
-            if chat is None:
+            with tg._lock:
+                chat = tg._chats.get(chat_id)
+                if chat is None:
+                    return None
+                for message in reversed(chat.messages.values()):
+                    if (message.get("from", {}).get("id") == tg.bot_id
+                            and contains in (message.get("text") or message.get("caption") or "")):
+                        return message
                 return None
-            for message in reversed(chat.messages.values()):
-                if (message.get("from", {}).get("id") == tg.bot_id
-                        and contains in (message.get("text") or message.get("caption") or "")):
-                    return message
-            return None
         return self.wait_for(matching, timeout)
 
     def answered_callbacks(self) -> list[dict]:
@@ -1038,7 +1070,8 @@ class FakeTelegram:
 
     # ------------------------------------------------------------------ internals: HTTP
 
-    def _dispatch(self, path: str, content_type: str, body: bytes, query: str) -> tuple[int, bytes]:
+    def _dispatch(self, path: str, content_type: str, body: bytes, query: str,
+                  connection: socket.socket | None = None) -> tuple[int, bytes]:
         m = re.fullmatch(r"/bot([^/]+)/([A-Za-z]+)", path)
         if m is None:
             return self._error_payload(TelegramError(404, "Not Found"))
@@ -1056,6 +1089,7 @@ class FakeTelegram:
             error = None
         with self._cond:
             self.calls.append((name, params))
+            self._local.connection = connection
             try:
                 if error is not None:
                     raise error
@@ -1063,11 +1097,13 @@ class FakeTelegram:
                 if failures:
                     raise failures.popleft()
                 result = handler(params)
+            except _Abandoned:
+                return 0, b""
             except TelegramError as exc:
                 self.errors.append((name, params, exc.body()))
                 return self._error_payload(exc)
             finally:
-                self._cond.notify_all()
+                self._changed()
             if isinstance(result, _Raw):
                 return 200, b'{"ok":true,"result":' + result.data + b"}"
             return 200, json.dumps({"ok": True, "result": result}, ensure_ascii=False,
@@ -1224,6 +1260,10 @@ class FakeTelegram:
                 break
             self._cond.wait(remaining)
             if self._poll_generation != generation:
+                # PTB abandons its long poll on shutdown and polls once more to confirm; a
+                # poll nobody listens to any more should not show up as a refusal.
+                if _peer_closed(getattr(self._local, "connection", None)):
+                    raise _Abandoned
                 raise TelegramError(409, "Conflict: terminated by other getUpdates request; make "
                                          "sure that only one bot instance is running")
         return _Raw(b"[" + b",".join(batch) + b"]")
@@ -1239,7 +1279,7 @@ class FakeTelegram:
             while queue and queue[0][0] < offset:
                 queue.popleft()
         if len(queue) != before:
-            self._cond.notify_all()
+            self._changed()
 
     def _deliverable(self, limit: int) -> list[bytes]:
         allowed = self._allowed_updates
@@ -1251,7 +1291,7 @@ class FakeTelegram:
         # Updates the bot did not ask for are dropped, as Telegram never sends them.
         while queue and not ok(queue[0][1]):
             queue.popleft()
-            self._cond.notify_all()
+            self._changed()
         batch = []
         for _, update_type, raw in queue:
             if ok(update_type):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -682,6 +683,7 @@ def test_send_document_multipart(tg, http):
 # ------------------------------------------------------------------ through a real PTB Bot
 
 @pytest.mark.asyncio
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")  # RetryAfter's int
 async def test_real_ptb_bot(tg):
     async with telegram.Bot(tg.token, base_url=tg.base_url) as bot:
         me = await bot.get_me()
@@ -755,3 +757,27 @@ def test_throughput_is_reasonable(tg, http):
     updates = ok(http, "getUpdates", limit=100)
     assert len(updates) == 100
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.asyncio
+async def test_ptb_application_polls_and_shuts_down_cleanly(tg):
+    from telegram.ext import ApplicationBuilder, CommandHandler
+
+    async def balance(update, context):
+        await update.effective_chat.send_message(f"<b>Balance</b> of {update.effective_user.id}",
+                                                 parse_mode="HTML")
+
+    app = ApplicationBuilder().token(tg.token).base_url(tg.base_url).build()
+    app.add_handler(CommandHandler("balance", balance))
+    async with app:
+        await app.start()
+        await app.updater.start_polling(poll_interval=0, timeout=5)
+        tg.message_update(ANN, ANN, "/balance")
+        tg.message_update(BOB, SUPER, "/balance@timebank_test_bot")
+        for chat_id, who in ((ANN, ANN), (SUPER, BOB)):
+            message = await asyncio.to_thread(tg.wait_for_message, chat_id, "Balance")
+            assert message["text"] == f"Balance of {who}"
+        await app.updater.stop()
+        await app.stop()
+    assert tg.pending_updates() == 0
+    assert tg.errors == []
