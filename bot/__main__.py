@@ -17,7 +17,7 @@ def main(argv: list[str]) -> int:
         from bot.i18n import Catalogs
         from storage.db import StorageError, open_sync
 
-        Catalogs(settings.default_language)
+        catalogs = Catalogs(settings.default_language)
         path = settings.database_path
         if not path.parent.exists():
             raise SettingsError(f"DATABASE_URL points into {path.parent}, which does not exist; create it or set "
@@ -36,7 +36,7 @@ def main(argv: list[str]) -> int:
 
     from bot.app import ALLOWED_UPDATES, build_application
 
-    application = build_application(settings)
+    application = build_application(settings, catalogs=catalogs)
     if settings.webhook_url:
         application.run_webhook(
             listen="0.0.0.0",

@@ -135,10 +135,11 @@ def default_rate_limiter() -> AIORateLimiter:
     return AIORateLimiter(max_retries=3)
 
 
-def build_application(settings: Settings, *, rate_limiter: BaseRateLimiter | None = None) -> Application:
+def build_application(settings: Settings, *, rate_limiter: BaseRateLimiter | None = None,
+                      catalogs: Catalogs | None = None) -> Application:
     async def post_init(application: Application) -> None:
         db = await Database(settings.database_path).open()
-        runtime = Runtime(settings=settings, db=db, catalogs=Catalogs(settings.default_language))
+        runtime = Runtime(settings=settings, db=db, catalogs=catalogs or Catalogs(settings.default_language))
         await runtime.load()
         application.bot_data["runtime"] = runtime
         # The menu is not needed to answer the first update: set it once running, off the start path.

@@ -10,7 +10,7 @@ import polib
 import pytest
 from babel.messages.extract import extract_from_dir
 
-from bot.i18n import LOCALES_DIR, Catalogs
+from bot.i18n import LOCALES_DIR, Catalogs, compile_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYWORDS = {"tr": None, "plural": (1, 2), "N_": None}
@@ -28,6 +28,13 @@ def source_messages() -> set[tuple[str, str | None]]:
             else:
                 found.add((message, None))
     return found
+
+
+@pytest.mark.parametrize("language", SHIPPED)
+def test_the_compiled_catalog_is_in_step_with_its_source(language):
+    po = LOCALES_DIR / language / "LC_MESSAGES" / "bot.po"
+    assert po.with_suffix(".mo").read_bytes() == compile_catalog(po), \
+        "run: .venv/bin/python -m bot.i18n update"
 
 
 def test_english_and_spanish_are_shipped():
