@@ -32,7 +32,7 @@ from storage import Database
 
 log = logging.getLogger(__name__)
 
-CONCURRENT_UPDATES = 32
+CONCURRENT_UPDATES = 8
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member", "chat_member"]
 
 

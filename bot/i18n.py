@@ -7,6 +7,7 @@ a message Telegram parses as HTML.
 
 from __future__ import annotations
 
+import functools
 import html
 import io
 from datetime import datetime, timezone
@@ -57,9 +58,7 @@ class Translator:
 
     def hours(self, minutes: int, *, signed: bool = False) -> str:
         """Minutes as hours in words: "1.5 hours", "1,5 horas", "+2 hours"."""
-        value = Decimal(minutes) / 60
-        pattern = "+#,##0.##;-#,##0.##" if signed and minutes else None
-        return format_unit(value, "duration-hour", length="long", format=pattern, locale=self.locale)
+        return _hours(self.locale, minutes, signed)
 
     def number(self, value: int) -> str:
         return format_decimal(value, locale=self.locale)
@@ -81,6 +80,13 @@ def compile_catalog(po_path: Path) -> bytes:
     buffer = io.BytesIO()
     write_mo(buffer, catalog, use_fuzzy=False)
     return buffer.getvalue()
+
+
+@functools.lru_cache(maxsize=4096)
+def _hours(locale: Locale, minutes: int, signed: bool) -> str:
+    # CLDR formatting is the costly part of a /balance reply, and the same few amounts recur.
+    pattern = "+#,##0.##;-#,##0.##" if signed and minutes else None
+    return format_unit(Decimal(minutes) / 60, "duration-hour", length="long", format=pattern, locale=locale)
 
 
 def _load_catalog(po_path: Path) -> Translations:

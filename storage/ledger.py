@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from dataclasses import replace
 
 from bot import rules
 from bot.rules import Refusal, RuleError
@@ -143,15 +144,24 @@ def confirm(conn: sqlite3.Connection, exchange_id: int, user_id: int, now: int) 
     rules.check_floor(exchange.receiver.balance, exchange.minutes, floor)
 
     _guarded_state_change(conn, exchange_id, "confirmed", now)
-    for account_id, minutes in rules.double_entry(exchange.provider.account_id, exchange.receiver.account_id,
-                                                  exchange.minutes):
-        conn.execute(
-            "INSERT INTO entries (timebank_id, account_id, exchange_id, minutes, created_at) VALUES (?, ?, ?, ?, ?)",
-            (exchange.timebank_id, account_id, exchange_id, minutes, now),
-        )
-        conn.execute("UPDATE accounts SET balance = balance + ? WHERE id = ?", (minutes, account_id))
+    (provider_account, credit), (receiver_account, debit) = rules.double_entry(
+        exchange.provider.account_id, exchange.receiver.account_id, exchange.minutes)
+    # Few statements, each touching rows by primary key: the transaction stays short.
+    conn.execute(
+        "INSERT INTO entries (timebank_id, account_id, exchange_id, minutes, created_at) "
+        "VALUES (?1, ?2, ?4, ?5, ?7), (?1, ?3, ?4, ?6, ?7)",
+        (exchange.timebank_id, provider_account, receiver_account, exchange_id, credit, debit, now),
+    )
+    conn.execute(
+        "UPDATE accounts SET balance = balance + CASE id WHEN ?1 THEN ?2 ELSE ?4 END WHERE id IN (?1, ?3)",
+        (provider_account, credit, receiver_account, debit),
+    )
     _count_confirmed(conn, exchange, now)
-    return _load(conn, exchange_id)
+    return replace(
+        exchange, state="confirmed", decided_at=now,
+        provider=replace(exchange.provider, balance=exchange.provider.balance + credit),
+        receiver=replace(exchange.receiver, balance=exchange.receiver.balance + debit),
+    )
 
 
 def _count_confirmed(conn: sqlite3.Connection, exchange: Exchange, now: int) -> None:
@@ -164,14 +174,11 @@ def _count_confirmed(conn: sqlite3.Connection, exchange: Exchange, now: int) -> 
         (provider_id, receiver_id, minutes),
     ).fetchone()[0]
     conn.execute(
-        "UPDATE members SET given_minutes = given_minutes + ?, exchanges_count = exchanges_count + 1, "
-        "people_helped = people_helped + ? WHERE id = ?",
-        (minutes, int(first_time), provider_id),
-    )
-    conn.execute(
-        "UPDATE members SET received_minutes = received_minutes + ?, exchanges_count = exchanges_count + 1 "
-        "WHERE id = ?",
-        (minutes, receiver_id),
+        "UPDATE members SET exchanges_count = exchanges_count + 1, "
+        "given_minutes = given_minutes + CASE id WHEN ?1 THEN ?3 ELSE 0 END, "
+        "received_minutes = received_minutes + CASE id WHEN ?2 THEN ?3 ELSE 0 END, "
+        "people_helped = people_helped + CASE id WHEN ?1 THEN ?4 ELSE 0 END WHERE id IN (?1, ?2)",
+        (provider_id, receiver_id, minutes, int(first_time)),
     )
     # A new pair of people is counted once, whichever of them helped first.
     new_pair = first_time and conn.execute(
@@ -263,6 +270,17 @@ def audit_sums(conn: sqlite3.Connection, timebank_id: int) -> dict:
     unbalanced = conn.execute(
         "SELECT count(*) FROM (SELECT exchange_id FROM entries WHERE timebank_id = ? "
         "GROUP BY exchange_id HAVING sum(minutes) != 0)", (timebank_id,)
+    ).fetchone()[0]
+    # The per-member figures /balance shows, against the confirmed exchanges they summarise.
+    mismatched += conn.execute(
+        "SELECT count(*) FROM members m WHERE m.timebank_id = ?1 AND ("
+        "m.given_minutes != (SELECT coalesce(sum(minutes), 0) FROM exchanges "
+        "  WHERE provider_id = m.id AND state = 'confirmed') OR "
+        "m.received_minutes != (SELECT coalesce(sum(minutes), 0) FROM exchanges "
+        "  WHERE receiver_id = m.id AND state = 'confirmed') OR "
+        "m.exchanges_count != (SELECT count(*) FROM exchanges "
+        "  WHERE (provider_id = m.id OR receiver_id = m.id) AND state = 'confirmed') OR "
+        "m.people_helped != (SELECT count(*) FROM helped WHERE provider_id = m.id))", (timebank_id,)
     ).fetchone()[0]
     return {"balances": cached, "entries": entries, "mismatched_accounts": mismatched,
             "unbalanced_exchanges": unbalanced}
