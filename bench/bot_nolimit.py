@@ -8,9 +8,9 @@ from __future__ import annotations
 import logging
 import sys
 
-from telegram.ext import AIORateLimiter
 
 from bot.app import ALLOWED_UPDATES, build_application
+from bot.ratelimit import PacedRateLimiter
 from bot.settings import load_settings
 from storage.db import open_sync
 
@@ -20,8 +20,7 @@ def main() -> int:
     open_sync(settings.database_path).close()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    application = build_application(settings, rate_limiter=AIORateLimiter(overall_max_rate=0, group_max_rate=0,
-                                                                          max_retries=3))
+    application = build_application(settings, rate_limiter=PacedRateLimiter(overall_per_second=0, group_per_minute=0))
     application.run_polling(allowed_updates=ALLOWED_UPDATES, poll_interval=0.0, timeout=10)
     return 0
 

@@ -8,7 +8,6 @@ from telegram import BotCommand, BotCommandScopeAllChatAdministrators, BotComman
 from telegram.constants import ChatType
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     BaseRateLimiter,
@@ -24,6 +23,7 @@ from telegram.ext import (
 from bot import messaging
 from bot.context import BotContext
 from bot.i18n import Catalogs
+from bot.ratelimit import PacedRateLimiter
 from bot.runtime import Runtime
 from bot.settings import Settings
 from handlers import admin, exchanges, membership, posts
@@ -130,9 +130,9 @@ async def set_commands(application: Application) -> None:
             log.warning("could not set the command menu for %s", code or "default", exc_info=True)
 
 
-def default_rate_limiter() -> AIORateLimiter:
+def default_rate_limiter() -> PacedRateLimiter:
     # Telegram's limits (30/s overall, 20/min per group); a 429 is waited out and retried.
-    return AIORateLimiter(max_retries=3)
+    return PacedRateLimiter(overall_per_second=30, group_per_minute=20, max_retries=3)
 
 
 def build_application(settings: Settings, *, rate_limiter: BaseRateLimiter | None = None,

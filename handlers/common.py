@@ -80,8 +80,12 @@ def args_text(message: Message) -> str:
 
 
 async def reply(context: BotContext, message: Message, text: str, markup=None) -> Message:
-    """Answer in the chat the message came from, as a reply to it."""
-    return await messaging.send(context.bot, message.chat_id, text, markup=markup, reply_to=message.message_id)
+    """Answer in the chat the message came from; in a group, as a reply so it is clear to whom.
+
+    A private chat has only the two of us: quoting there adds nothing but weight to every reply.
+    """
+    return await messaging.send(context.bot, message.chat_id, text, markup=markup,
+                                reply_to=None if is_private(message) else message.message_id)
 
 
 async def current_timebank(context: BotContext, message: Message) -> Timebank:

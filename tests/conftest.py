@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from telegram.ext import AIORateLimiter
 
 from bot.app import build_application
+from bot.ratelimit import PacedRateLimiter
 from bot.settings import Settings
 from storage import ledger
 from storage import timebanks as timebank_store
@@ -29,8 +29,8 @@ def make_settings(tg: FakeTelegram, tmp_path, **extra) -> Settings:
 
 async def start_app(settings: Settings):
     # Telegram's retry-on-429 stays on; the per-group throttle is off so tests run at full speed.
-    app = build_application(settings, rate_limiter=AIORateLimiter(overall_max_rate=0, group_max_rate=0,
-                                                                  max_retries=3))
+    app = build_application(settings, rate_limiter=PacedRateLimiter(overall_per_second=0, group_per_minute=0,
+                                                                    max_retries=3))
     await app.initialize()
     await app.post_init(app)
     await app.start()
