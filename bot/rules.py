@@ -33,7 +33,6 @@ class Refusal(enum.Enum):
     NOT_YOURS_TO_CONFIRM = "not_yours_to_confirm"
     NOT_YOURS_TO_CANCEL = "not_yours_to_cancel"
     ALREADY_DECIDED = "already_decided"
-    EXPIRED = "expired"
     NOT_FOUND = "not_found"
 
 
@@ -159,20 +158,16 @@ def double_entry(provider_account: int, receiver_account: int, minutes: int) -> 
     return [(provider_account, minutes), (receiver_account, -minutes)]
 
 
-def is_expired(created_at: int, expiry_days: int, now: int) -> bool:
-    return now >= created_at + expiry_days * 86400
-
-
 def split_amount(text: str) -> tuple[int | None, str]:
     """The amount at the start of `text` (one or two words: `2`, `45 min`) and what follows.
 
     (None, text) when no amount was written at all.
     """
     words = text.split()
-    if not words or not looks_like_amount(words[0]):
-        if words and not looks_like_amount(words[0]):
-            raise RuleError(Refusal.AMOUNT_UNREADABLE)
-        return None, text.strip()
+    if not words:
+        return None, ""
+    if not looks_like_amount(words[0]):
+        raise RuleError(Refusal.AMOUNT_UNREADABLE)
     if len(words) >= 2:
         try:
             return parse_minutes(f"{words[0]} {words[1]}"), " ".join(words[2:])

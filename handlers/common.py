@@ -63,8 +63,6 @@ def refusal_text(tr: Translator, error: RuleError) -> str:
         return tr("Only the person who recorded this exchange can cancel it.")
     if r is Refusal.ALREADY_DECIDED:
         return tr("This exchange was already settled; nothing has changed.")
-    if r is Refusal.EXPIRED:
-        return tr("This exchange has expired; please record it again.")
     return tr("I could not find that.")
 
 

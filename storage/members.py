@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from storage.db import reader, writer
-from storage.models import Member, Page, from_row
+from storage.models import Member, from_row
 
 MEMBER_SELECT = (
     "SELECT m.id, m.timebank_id, m.user_id, m.number, m.status, m.account_id, a.balance, "
@@ -134,15 +134,6 @@ def set_status(conn: sqlite3.Connection, member_id: int, from_statuses: tuple[st
         (member.timebank_id, actor_id, action, member_id, detail, now),
     )
     return member
-
-
-@reader
-def directory(conn: sqlite3.Connection, timebank_id: int, status: str, offset: int, limit: int) -> Page:
-    rows = conn.execute(
-        MEMBER_SELECT + "WHERE m.timebank_id = ? AND m.status = ? ORDER BY m.number LIMIT ? OFFSET ?",
-        (timebank_id, status, limit + 1, offset),
-    ).fetchall()
-    return Page([from_row(Member, r) for r in rows[:limit]], offset, len(rows) > limit)
 
 
 @writer
