@@ -551,6 +551,20 @@ def stage_confirmations(tg: FakeTelegram, db_path: Path, count: int) -> list[dic
     return pending
 
 
+def start_timed(tg: FakeTelegram, name: str, cmd: list[str], db_path: Path | None, runs: int,
+                procs: list) -> tuple["Proc", list[float]]:
+    """Start the bot `runs` times, timing each start; the last one stays running (and in `procs`)."""
+    starts = []
+    for i in range(runs):
+        proc = Proc(tg, name, cmd, db_path)
+        procs.append(proc)
+        starts.append(proc.start_seconds)
+        if i < runs - 1:
+            proc.stop()
+            procs.remove(proc)
+    return proc, starts
+
+
 def capped(n: int, warm: dict, budget: float) -> tuple[int, bool]:
     """Updates for the measured run: all n, or as many as fit the time budget at the warm-up's rate."""
     # The warm-up's first updates ride the limiter's initial burst; its second half is closer to the
@@ -579,14 +593,7 @@ def throughput(seeded: Path, n_members: int, args, results: dict, errors: dict) 
         # ---------------------------------------------------------------- echo baseline
         echo_cmd = [sys.executable, str(BENCH / "echo_bot.py")]
         try:
-            starts = []
-            for i in range(args.start_runs):
-                proc = Proc(tg, "echo", echo_cmd, None)
-                procs.append(proc)
-                starts.append(proc.start_seconds)
-                if i < args.start_runs - 1:
-                    proc.stop()
-                    procs.remove(proc)
+            proc, starts = start_timed(tg, "echo", echo_cmd, None, args.start_runs, procs)
             results["echo_start_s"] = statistics.median(starts)
             results["echo_start_runs"] = starts
             say(f"echo bot: start to first getUpdates {starts}")
@@ -621,14 +628,7 @@ def throughput(seeded: Path, n_members: int, args, results: dict, errors: dict) 
             staged = []
         bot_cmd = [sys.executable, "-m", "bot"]
         try:
-            starts = []
-            for i in range(args.start_runs):
-                proc = Proc(tg, "bot", bot_cmd, db_path)
-                procs.append(proc)
-                starts.append(proc.start_seconds)
-                if i < args.start_runs - 1:
-                    proc.stop()
-                    procs.remove(proc)
+            proc, starts = start_timed(tg, "bot", bot_cmd, db_path, args.start_runs, procs)
             results["ours_start_s"] = statistics.median(starts)
             results["ours_start_runs"] = starts
             say(f"timebank bot: start to first getUpdates {starts}")

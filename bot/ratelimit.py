@@ -3,7 +3,8 @@
 Telegram allows about 30 messages a second overall and 20 a minute to one group, and
 answers 429 with `retry_after` beyond that. Each request reserves its slot with GCRA (the
 generic cell rate algorithm) and sleeps at most once until then: a queue of waiting
-replies costs no work while it waits. A 429 pauses every request for the time Telegram asks, then the request is tried again.
+replies costs no work while it waits. A 429 pauses every request for the time Telegram
+asks, then the request is tried again.
 """
 
 from __future__ import annotations

@@ -129,8 +129,9 @@ def _pending_or_refuse(conn: sqlite3.Connection, exchange_id: int) -> Exchange:
 def confirm(conn: sqlite3.Connection, exchange_id: int, user_id: int, now: int) -> Exchange:
     """The counterparty confirms: minutes move from receiver to provider, exactly once.
 
-    Returns the exchange as it now is (state 'expired' if it had run out of time);
-    raises RuleError, changing nothing, when the rules refuse.
+    Returns the exchange with its new state and both parties' new balances (state 'expired'
+    if it had run out of time); the members' other counters are as they were before, which
+    is all the replies need. Raises RuleError, changing nothing, when the rules refuse.
     """
     exchange = _pending_or_refuse(conn, exchange_id)
     rules.check_may_decide(_parties(exchange), _party_of(exchange, user_id))
