@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import sys
 
-
 from bot.app import ALLOWED_UPDATES, build_application
 from bot.ratelimit import PacedRateLimiter
 from bot.settings import load_settings

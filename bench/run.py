@@ -38,11 +38,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bot.fake_telegram import FakeTelegram  # noqa: E402
 from storage import ledger  # noqa: E402
 from storage import members as member_store  # noqa: E402
-from storage import timebanks as timebank_store  # noqa: E402
 from storage.db import Database, open_sync  # noqa: E402
-from tests.fake_telegram import FakeTelegram  # noqa: E402
 
 BENCH = ROOT / "bench"
 OUT = BENCH / "out"
@@ -552,7 +551,7 @@ def stage_confirmations(tg: FakeTelegram, db_path: Path, count: int) -> list[dic
 
 
 def start_timed(tg: FakeTelegram, name: str, cmd: list[str], db_path: Path | None, runs: int,
-                procs: list) -> tuple["Proc", list[float]]:
+                procs: list) -> tuple[Proc, list[float]]:
     """Start the bot `runs` times, timing each start; the last one stays running (and in `procs`)."""
     starts = []
     for i in range(runs):
@@ -606,7 +605,7 @@ def throughput(seeded: Path, n_members: int, args, results: dict, errors: dict) 
             results["echo_rss_mb"] = proc_status(proc.pid, "VmRSS")
             say(f"echo: {run['per_s']:.0f} updates/s, {run['cpu_ms_per_update']:.2f} ms CPU/update, "
                 f"RSS {results['echo_rss_mb']:.1f} MB")
-        except Exception as exc:  # noqa: BLE001 - report and go on
+        except Exception as exc:
             errors["echo"] = f"{type(exc).__name__}: {exc}"
             say(f"echo baseline FAILED: {exc}")
             traceback.print_exc()
@@ -621,7 +620,7 @@ def throughput(seeded: Path, n_members: int, args, results: dict, errors: dict) 
         try:
             say(f"staging {confirm_n + 30} pending exchanges with their messages in the fake ...")
             staged = stage_confirmations(tg, db_path, confirm_n + 30)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             errors["confirm_staging"] = f"{type(exc).__name__}: {exc}"
             say(f"staging confirmations FAILED: {exc}")
             traceback.print_exc()
@@ -644,7 +643,7 @@ def throughput(seeded: Path, n_members: int, args, results: dict, errors: dict) 
                 results["ours_balance"] = run
                 say(f"/balance: {run['per_s']:.1f} updates/s, {run['cpu_ms_per_update']:.2f} ms CPU/update, "
                     f"CPU busy {run['cpu_busy']:.0%}, replies with 'Balance:' {run['matched'].get('sendMessage', 0)}")
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 errors["ours_balance"] = f"{type(exc).__name__}: {exc}"
                 say(f"/balance through the bot FAILED: {exc}")
                 traceback.print_exc()
@@ -664,14 +663,14 @@ def throughput(seeded: Path, n_members: int, args, results: dict, errors: dict) 
                 results["ours_confirm"] = run
                 say(f"confirm: {run['per_s']:.1f} confirms/s, {run['cpu_ms_per_update']:.2f} ms CPU/confirm, "
                     f"CPU busy {run['cpu_busy']:.0%}, calls {run['calls']}, alerts {run['alerts']}")
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 errors["ours_confirm"] = f"{type(exc).__name__}: {exc}"
                 say(f"confirm through the bot FAILED: {exc}")
                 traceback.print_exc()
             results["ours_rss_mb"] = proc_status(proc.pid, "VmRSS")
             results["ours_hwm_mb"] = proc_status(proc.pid, "VmHWM")
             say(f"bot RSS {results['ours_rss_mb']:.1f} MB (peak {results['ours_hwm_mb']:.1f} MB)")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             errors["ours"] = f"{type(exc).__name__}: {exc}"
             say(f"timebank bot FAILED: {exc}")
             traceback.print_exc()
@@ -683,21 +682,21 @@ def throughput(seeded: Path, n_members: int, args, results: dict, errors: dict) 
         if not args.no_diagnostic:
             try:
                 diagnostic_unlimited(tg, db_path, senders, min(n, 1000), results)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 errors["diagnostic_unlimited"] = f"{type(exc).__name__}: {exc}"
                 say(f"diagnostic run without the rate limiter FAILED: {exc}")
                 traceback.print_exc()
         if args.profile:
             try:
                 profile_balance(tg, db_path, senders(min(n, 1000)), results)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 errors["profile"] = f"{type(exc).__name__}: {exc}"
                 traceback.print_exc()
         try:
             conn = open_sync(db_path)
             results["ledger_after_bot"] = ledger.audit_sums.sync(conn, 1)
             conn.close()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             errors["ledger_after_bot"] = f"{type(exc).__name__}: {exc}"
     finally:
         for proc in procs:
@@ -792,7 +791,7 @@ def main() -> None:
     say("1. query latency at size ...")
     try:
         results["queries"] = query_latency(working_copy(seeded, "queries.sqlite3"))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         errors["queries"] = f"{type(exc).__name__}: {exc}"
         traceback.print_exc()
 
@@ -805,14 +804,14 @@ def main() -> None:
         say(f"raw sqlite3: {commits['raw']['per_s']:.0f} commits/s (rounds {commits['raw']['rounds']}); "
             f"ledger.confirm: {commits['ours']['per_s']:.0f} commits/s (rounds {commits['ours']['rounds']}), "
             f"states {commits['ours']['states']}, audit after {commits['ours']['audit_after']}")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         errors["our_commits"] = f"{type(exc).__name__}: {exc}"
         traceback.print_exc()
 
     say("3-5. through the fake Telegram ...")
     try:
         throughput(seeded, args.members, args, results, errors)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         errors["throughput"] = f"{type(exc).__name__}: {exc}"
         traceback.print_exc()
 
@@ -907,7 +906,7 @@ def report(args, results: dict, errors: dict) -> None:
                       "-" if r["ratio"] is None else f"{r['ratio']:.2f}×", r["target"], ok])
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     lines = [f"Timebank of {args.members:,} members and {args.entries:,} ledger entries "
-             f"(seed {'cached' if seed.get('cached') else 'built in %s s' % seed.get('seconds')}); "
+             f"(seed {'cached' if seed.get('cached') else 'built in {} s'.format(seed.get('seconds'))}); "
              f"{args.updates} updates per throughput run requested.", ""]
     for i, row in enumerate(table):
         lines.append(" | ".join(cell.ljust(widths[j]) for j, cell in enumerate(row)))

@@ -24,7 +24,7 @@ def main(argv: list[str]) -> int:
                                 "DATABASE_URL=sqlite:///timebank.sqlite3.")
         try:
             open_sync(path).close()  # create and migrate now, so a bad path fails here and not mid-update
-        except (StorageError, OSError, Exception) as exc:  # noqa: BLE001 - any reason means: cannot use it
+        except (StorageError, OSError, Exception) as exc:
             raise SettingsError(f"DATABASE_URL={settings.database_url} cannot be used ({exc}); set it to a "
                                 "writable SQLite file such as sqlite:///timebank.sqlite3.") from None
     except (SettingsError, ValueError) as exc:

@@ -14,7 +14,7 @@ class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
     _reader: tuple[int | None, str | None] = (None, None)
 
     @classmethod
-    def from_update(cls, update: object, application: Application) -> "BotContext":
+    def from_update(cls, update: object, application: Application) -> BotContext:
         context = super().from_update(update, application)
         if isinstance(update, Update) and update.effective_user:
             context._reader = (update.effective_user.id, update.effective_user.language_code)

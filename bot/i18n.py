@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import html
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -64,7 +64,7 @@ class Translator:
         return format_decimal(value, locale=self.locale)
 
     def date(self, timestamp: int) -> str:
-        return format_date(datetime.fromtimestamp(timestamp, tz=timezone.utc), format="medium", locale=self.locale)
+        return format_date(datetime.fromtimestamp(timestamp, tz=UTC), format="medium", locale=self.locale)
 
     def language_name(self, code: str) -> str:
         return Locale.parse(code).get_display_name(code).capitalize()
@@ -138,10 +138,10 @@ def update_catalogs(root: Path = LOCALES_DIR.parent) -> None:
     English is the source language: its catalog is filled with the source strings, so a
     test can hold every shipped catalog to the same standard (complete, nothing fuzzy).
     """
+    import os
+
     from babel.messages.frontend import CommandLineInterface
     from babel.messages.pofile import read_po, write_po
-
-    import os
 
     pot = root / "locales" / f"{DOMAIN}.pot"
     here = os.getcwd()

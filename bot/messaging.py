@@ -8,8 +8,8 @@ we stop trying, and the caller can say so in the group instead.
 from __future__ import annotations
 
 import html
-import re
 import logging
+import re
 
 from telegram import (
     Bot,
@@ -23,7 +23,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden
 
 from bot.i18n import Safe
-from storage.models import Member
+from timebank.models import Member
 
 log = logging.getLogger(__name__)
 

@@ -57,7 +57,7 @@ class PacedRateLimiter(BaseRateLimiter[int]):
             if wait:
                 await asyncio.sleep(wait)
 
-    async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):  # noqa: ANN001
+    async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):
         chat_id = data.get("chat_id")
         try:
             chat_id = int(chat_id)

@@ -18,7 +18,7 @@ from bot.settings import Settings
 from storage import members as member_store
 from storage import timebanks as timebank_store
 from storage.db import Database, now
-from storage.models import Member, Timebank
+from timebank.models import Member, Timebank
 
 ADMIN_CACHE_SECONDS = 300
 ADMIN_STATUSES = {"creator", "administrator"}

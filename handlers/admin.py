@@ -11,7 +11,7 @@ from handlers.membership import status_name
 from handlers.refs import find_member
 from storage import members as member_store
 from storage.db import now
-from storage.models import Member, Timebank
+from timebank.models import Member, Timebank
 
 # action: (statuses it applies to, status it leads to)
 _MOVES = {

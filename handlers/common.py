@@ -12,10 +12,10 @@ from telegram.constants import ChatType
 from bot import messaging
 from bot.context import BotContext
 from bot.i18n import Translator
-from bot.rules import Refusal, RuleError
 from storage import members as member_store
 from storage.db import now
-from storage.models import Member, Timebank
+from timebank.models import Member, Timebank
+from timebank.rules import Refusal, RuleError
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ COMMANDS: dict[str, Command] = {}
 
 def refusal_text(tr: Translator, error: RuleError) -> str:
     """One clear sentence for each way the rules say no."""
-    r, d = error.refusal, error.details
+    r = error.refusal
     if r is Refusal.AMOUNT_UNREADABLE:
         return tr("I could not read that amount of time. Write hours like 2, 1.5, 1h30, 1:30 or 45 min.")
     if r is Refusal.AMOUNT_NOT_POSITIVE:
@@ -34,7 +34,7 @@ def refusal_text(tr: Translator, error: RuleError) -> str:
         return tr("Time is counted in quarter hours: write for example 1, 1.25, 1.5 or 45 min.")
     if r is Refusal.AMOUNT_TOO_LARGE:
         return tr("One exchange can be at most {hours}. Record longer help as several exchanges.",
-                  hours=tr.hours(d["max_minutes"]))
+                  hours=tr.hours(error.limit_minutes or 0))
     if r is Refusal.SELF_EXCHANGE:
         return tr("You cannot record an exchange with yourself.")
     if r is Refusal.NOT_A_MEMBER:
@@ -56,7 +56,8 @@ def refusal_text(tr: Translator, error: RuleError) -> str:
     if r is Refusal.BELOW_FLOOR:
         return tr("This would take the balance of the person who received the help below the lowest allowed, "
                   "{floor}. Their balance is {balance}.",
-                  floor=tr.hours(d["floor_minutes"], signed=True), balance=tr.hours(d["balance"], signed=True))
+                  floor=tr.hours(error.limit_minutes or 0, signed=True),
+                  balance=tr.hours(error.balance_minutes or 0, signed=True))
     if r is Refusal.NOT_YOURS_TO_CONFIRM:
         return tr("Only the other person in this exchange can confirm or decline it.")
     if r is Refusal.NOT_YOURS_TO_CANCEL:
@@ -162,7 +163,7 @@ async def tell_member(context: BotContext, member: Member, text: str, markup=Non
     button = InlineKeyboardButton(tr("Open private chat"), url=messaging.deep_link(context.bot, start_payload))
     try:
         return await messaging.send(context.bot, timebank.chat_id, notice, markup=messaging.keyboard([button]))
-    except Exception:  # noqa: BLE001 - the group may be gone too; nothing more we can do
+    except Exception:
         log.warning("could not reach member %s in private or in group %s", member.id, timebank.chat_id)
         return None
 

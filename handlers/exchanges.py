@@ -6,10 +6,9 @@ import html
 
 from telegram import InlineKeyboardButton, Message, Update
 
-from bot import messaging, rules
+from bot import messaging
 from bot.context import BotContext
 from bot.i18n import Translator
-from bot.rules import Refusal, RuleError
 from handlers.common import (
     args_text,
     in_timebank,
@@ -23,7 +22,9 @@ from handlers.refs import find_member
 from storage import ledger
 from storage import members as member_store
 from storage.db import now
-from storage.models import Exchange, Member, Timebank
+from timebank import rules
+from timebank.models import Exchange, Member, Timebank
+from timebank.rules import Refusal, RuleError
 
 MAX_DESCRIPTION = 200
 HISTORY_PAGE = 10
@@ -192,7 +193,7 @@ async def exchange_button(update: Update, context: BotContext) -> None:
         exchange = await _ACTIONS[action](context.store, int(raw_id), query.from_user.id, now())
     except RuleError as error:
         await messaging.alert(query, refusal_text(context.tr, error))
-        settled = error.details.get("exchange")
+        settled = error.exchange
         if settled is not None and query.from_user.id in (settled.provider.user_id, settled.receiver.user_id):
             await _show_outcome_where_pressed(context, query.message, settled, query.from_user.id)
         return

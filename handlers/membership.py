@@ -17,7 +17,7 @@ from storage import ledger
 from storage import members as member_store
 from storage import timebanks as timebank_store
 from storage.db import now
-from storage.models import Member, Timebank
+from timebank.models import Member, Timebank
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ async def _welcome_group(context: BotContext, timebank: Timebank) -> None:
     try:
         sent = await messaging.send(context.bot, timebank.chat_id, text,
                                     markup=messaging.keyboard([_join_button(tr, context, timebank)]))
-    except Exception:  # noqa: BLE001 - e.g. the bot cannot write in this group yet; it will set up anyway
+    except Exception:
         log.warning("could not post the welcome in %s", timebank.chat_id, exc_info=True)
         return
     await timebank_store.set_welcome(context.store, timebank.id, sent.message_id)
@@ -226,7 +226,7 @@ async def notify_admins_of_newcomer(context: BotContext, timebank: Timebank, mem
     """Approve / Decline to each admin privately; in the group when no admin can be reached."""
     try:
         admins = [a.user for a in await context.bot.get_chat_administrators(timebank.chat_id) if not a.user.is_bot]
-    except Exception:  # noqa: BLE001 - no admin list: the group notice below still reaches them
+    except Exception:
         admins = []
     reached = 0
     for admin in admins:

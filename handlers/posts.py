@@ -7,15 +7,16 @@ from dataclasses import replace
 
 from telegram import InlineKeyboardButton, Message, Update
 
-from bot import messaging, rules
+from bot import messaging
 from bot.context import BotContext
 from bot.i18n import Translator
-from bot.rules import RuleError
 from handlers.common import args_text, in_timebank, is_private, refusal_text, reply, send_personal
 from storage import members as member_store
 from storage import posts as post_store
 from storage.db import now
-from storage.models import Post, Timebank
+from timebank import rules
+from timebank.models import Post, Timebank
+from timebank.rules import RuleError
 
 BROWSE_PAGE = 5
 MYPOSTS_LIMIT = 10

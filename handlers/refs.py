@@ -9,7 +9,7 @@ from telegram import Message, MessageEntity
 
 from storage import members as member_store
 from storage.db import Database
-from storage.models import Member
+from timebank.models import Member
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,18 @@ transaction and one await, however many statements it needs.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 import aiosqlite
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class StorageError(Exception):
@@ -89,43 +91,51 @@ class Database:
         self.path = Path(path)
         self._conn: aiosqlite.Connection | None = None
 
-    async def open(self) -> "Database":
+    async def open(self) -> Database:
         if str(self.path) != ":memory:" and not self.path.parent.exists():
             raise StorageError(f"the folder {self.path.parent} does not exist")
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so each write is exactly one transaction.
             self._conn = await aiosqlite.connect(str(self.path), isolation_level=None)
-            await self._conn._execute(lambda: (configure(self._raw), migrate(self._raw)))
+            await self._hop(_configure_and_migrate)
         except (sqlite3.Error, OSError) as exc:
             await self.close()
             raise StorageError(f"cannot open {self.path}: {exc}") from exc
         return self
 
-    @property
-    def _raw(self) -> sqlite3.Connection:
+    async def _hop(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn(conn, *args) on aiosqlite's worker thread in one hop.
+
+        The only place that reaches inside aiosqlite (`_execute`, `_conn`): its public API
+        costs one thread hop per statement. tests/test_storage.py fails clearly if a release
+        removes either (0.22 reorganised the class once already).
+        """
         assert self._conn is not None, "database is not open"
-        return self._conn._conn
+        return await self._conn._execute(fn, self._conn._conn, *args)
 
     async def close(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
             try:
                 await conn.close()
-            except Exception:  # noqa: BLE001 - closing a half-open connection
+            except Exception:
                 pass
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run fn(conn, *args) on the database thread, in one hop."""
-        assert self._conn is not None, "database is not open"
-        return await self._conn._execute(fn, self._raw, *args)
+        return await self._hop(fn, *args)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run fn(conn, *args) inside one IMMEDIATE transaction on the database thread.
 
         fn may raise to roll back; whatever it returns is returned after COMMIT.
         """
-        assert self._conn is not None, "database is not open"
-        return await self._conn._execute(transaction, fn, self._raw, *args)
+        return await self._hop(functools.partial(transaction, fn), *args)
+
+
+def _configure_and_migrate(conn: sqlite3.Connection) -> None:
+    configure(conn)
+    migrate(conn)
 
 
 def transaction(fn: Callable[..., T], conn: sqlite3.Connection, *args: Any) -> T:
@@ -143,25 +153,36 @@ def now() -> int:
     return int(time.time())
 
 
-def reader(fn: Callable[..., T]) -> Callable[..., Any]:
-    """Make a query function `fn(conn, ...)` callable as `await fn(db, ...)` (one hop)."""
+class Reader(Generic[P, T]):
+    """A query `fn(conn, ...)` made callable as `await fn(db, ...)`, in one hop, types kept.
 
-    async def run(db: Database, *args: Any) -> T:
-        return await db.read(fn, *args)
+    `.sync(conn, ...)` runs it on a plain connection (tools, storage tests, the benchmark).
+    """
 
-    run.sync = fn  # type: ignore[attr-defined]  # for tools and the benchmark
-    run.__name__ = fn.__name__
-    run.__doc__ = fn.__doc__
-    return run
+    def __init__(self, fn: Callable[Concatenate[sqlite3.Connection, P], T]) -> None:
+        self.fn = fn
+        functools.update_wrapper(self, fn)
+
+    async def __call__(self, db: Database, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await db.read(functools.partial(self.fn, **kwargs), *args)
+
+    def sync(self, conn: sqlite3.Connection, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self.fn(conn, *args, **kwargs)
 
 
-def writer(fn: Callable[..., T]) -> Callable[..., Any]:
-    """Like `reader`, but the function runs as one IMMEDIATE transaction."""
+class Writer(Reader[P, T]):
+    """Like `Reader`, but the function runs as one IMMEDIATE transaction (also in `.sync`)."""
 
-    async def run(db: Database, *args: Any) -> T:
-        return await db.write(fn, *args)
+    async def __call__(self, db: Database, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await db.write(functools.partial(self.fn, **kwargs), *args)
 
-    run.sync = lambda conn, *args: transaction(fn, conn, *args)  # type: ignore[attr-defined]
-    run.__name__ = fn.__name__
-    run.__doc__ = fn.__doc__
-    return run
+    def sync(self, conn: sqlite3.Connection, *args: P.args, **kwargs: P.kwargs) -> T:
+        return transaction(functools.partial(self.fn, **kwargs), conn, *args)
+
+
+def reader(fn: Callable[Concatenate[sqlite3.Connection, P], T]) -> Reader[P, T]:
+    return Reader(fn)
+
+
+def writer(fn: Callable[Concatenate[sqlite3.Connection, P], T]) -> Writer[P, T]:
+    return Writer(fn)

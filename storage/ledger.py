@@ -11,10 +11,11 @@ import sqlite3
 import time
 from dataclasses import replace
 
-from bot import rules
-from bot.rules import Refusal, RuleError
 from storage.db import reader, writer
-from storage.models import Exchange, Member, Page, Stats, from_row
+from storage.rows import from_row
+from timebank import rules
+from timebank.models import Exchange, Member, Page, Stats
+from timebank.rules import Refusal, RuleError
 
 _PARTY = (
     "{p}.id AS {p}_id, {p}.timebank_id AS {p}_timebank_id, {p}.user_id AS {p}_user_id, "

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 
 from storage.db import reader, writer
-from storage.models import Member, from_row
+from storage.rows import from_row
+from timebank.models import Member
 
 MEMBER_SELECT = (
     "SELECT m.id, m.timebank_id, m.user_id, m.number, m.status, m.account_id, a.balance, "

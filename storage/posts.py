@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 
 from storage.db import reader, writer
-from storage.models import Page, Post, from_row
+from storage.rows import from_row
+from timebank.models import Page, Post
 
 _SELECT = (
     "SELECT p.*, u.first_name || coalesce(' ' || u.last_name, '') AS author_name, m.number AS author_number "

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 
 from storage.db import reader, writer
-from storage.models import Timebank, from_row
+from storage.rows import from_row
+from timebank.models import Timebank
 
 _COLUMNS = (
     "id, chat_id, title, language, approval_required, min_balance, max_exchange, "

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from bot.app import build_application
+from bot.fake_telegram import FakeTelegram
 from bot.ratelimit import PacedRateLimiter
 from bot.settings import Settings
 from storage import ledger
 from storage import timebanks as timebank_store
-from tests.fake_telegram import FakeTelegram
 from tests.harness import World
 
 GROUP = -1001234567890

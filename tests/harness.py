@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from telegram import Update
 from telegram.ext import Application
 
-from tests.fake_telegram import FakeTelegram
+from bot.fake_telegram import FakeTelegram
 
 
 @dataclass
 class Person:
-    world: "World"
+    world: World
     user_id: int
     first_name: str
     username: str | None

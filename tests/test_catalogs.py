@@ -40,6 +40,7 @@ def test_the_compiled_catalog_is_in_step_with_its_source(language):
 
 def _messages(mo: bytes) -> dict:
     import io
+
     from babel.support import Translations
 
     catalog = Translations(fp=io.BytesIO(mo))._catalog

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_telegram import FakeTelegram
+from bot.fake_telegram import FakeTelegram
 from tests.harness import button_data
 
 GROUP = -1005550001

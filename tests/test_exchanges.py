@@ -216,7 +216,7 @@ async def test_pending_lists_both_directions_with_buttons(world, community):
 
 
 async def test_history_pages_newest_first(world, community):
-    alice, bob = community["alice"], community["bob"]
+    alice, _bob = community["alice"], community["bob"]
     for number in range(12):
         await alice.says(f"/gave @bob 0.25 task {number}", GROUP)
     await alice.says("/history")

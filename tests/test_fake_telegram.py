@@ -10,14 +10,10 @@ import time
 import httpx
 import pytest
 import telegram
-from telegram import (ChatFullInfo, ChatMember, InlineKeyboardButton, InlineKeyboardMarkup,
-                      Update)
+from telegram import ChatFullInfo, ChatMember, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, RetryAfter
 
-try:
-    from tests.fake_telegram import FakeTelegram, parse_html
-except ImportError:  # tests/ itself on sys.path (no package)
-    from fake_telegram import FakeTelegram, parse_html
+from bot.fake_telegram import FakeTelegram, parse_html
 
 ANN, BOB, EVE = 101, 102, 103
 GROUP = -4001

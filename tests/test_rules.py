@@ -2,8 +2,8 @@
 
 import pytest
 
-from bot import rules
-from bot.rules import Refusal, RuleError
+from timebank import rules
+from timebank.rules import Refusal, RuleError
 
 
 @pytest.mark.parametrize("typed, minutes", [

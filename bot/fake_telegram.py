@@ -1,4 +1,4 @@
-"""A fake Telegram Bot API server for tests and benchmarks.
+"""A fake Telegram Bot API server: the tests, the benchmark and the sandbox run on it.
 
 It is a real HTTP server on 127.0.0.1 so that python-telegram-bot (in this process or in a
 ``python -m bot`` subprocess) talks to it exactly as it would talk to api.telegram.org:
@@ -9,7 +9,7 @@ It is a real HTTP server on 127.0.0.1 so that python-telegram-bot (in this proce
 
 The fake keeps a small model of the world (users, groups, memberships, the messages in every
 chat) and refuses what Telegram refuses, with Telegram's own wording (see
-``../shared/TELEGRAM.md``): bad HTML, over-long texts, callback data over 64 bytes, users who
+the Bot API documentation): bad HTML, over-long texts, callback data over 64 bytes, users who
 never pressed Start or blocked the bot, groups the bot was removed from, edits that change
 nothing, answering a callback query twice, and so on.
 
@@ -40,7 +40,8 @@ import socket
 import threading
 import time
 import urllib.parse
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["FakeTelegram", "TelegramError", "parse_html", "DEFAULT_TOKEN"]
 
@@ -460,7 +461,7 @@ class _Raw:
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
-    fake: "FakeTelegram"
+    fake: FakeTelegram
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -481,7 +482,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         finally:
             self.server.fake._track(self.connection, False)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _read_body(self) -> bytes:
@@ -571,7 +572,7 @@ class FakeTelegram:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> "FakeTelegram":
+    def start(self) -> FakeTelegram:
         server = _Server(("127.0.0.1", 0), _Handler)
         server.fake = self
         self._server = server
@@ -601,7 +602,7 @@ class FakeTelegram:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> "FakeTelegram":
+    def __enter__(self) -> FakeTelegram:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -888,7 +889,7 @@ class FakeTelegram:
                     return message
             return None
 
-    def wait_for(self, predicate: Callable[["FakeTelegram"], Any], timeout: float = 5.0) -> Any:
+    def wait_for(self, predicate: Callable[[FakeTelegram], Any], timeout: float = 5.0) -> Any:
         """Re-evaluate predicate(self) after every state change until it is truthy."""
         deadline = time.monotonic() + timeout
         while True:

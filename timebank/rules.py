@@ -10,6 +10,8 @@ import enum
 import re
 from dataclasses import dataclass
 
+from timebank.models import Exchange
+
 STEP_MINUTES = 15
 
 
@@ -37,10 +39,15 @@ class Refusal(enum.Enum):
 
 
 class RuleError(Exception):
-    def __init__(self, refusal: Refusal, **details: object) -> None:
+    """A rule said no. The fields carry what a message needs to explain it, and nothing else."""
+
+    def __init__(self, refusal: Refusal, *, limit_minutes: int | None = None, balance_minutes: int | None = None,
+                 exchange: Exchange | None = None) -> None:
         super().__init__(refusal.value)
         self.refusal = refusal
-        self.details = details
+        self.limit_minutes = limit_minutes      # the timebank's limit that was hit (most per exchange, lowest balance)
+        self.balance_minutes = balance_minutes  # the balance that would have gone below it
+        self.exchange = exchange                # the exchange as it stands, when it was already settled
 
 
 # Units people type after a number, in the languages we ship.
@@ -96,7 +103,7 @@ def check_amount(minutes: int, max_minutes: int) -> None:
     if minutes % STEP_MINUTES:
         raise RuleError(Refusal.AMOUNT_NOT_STEP)
     if minutes > max_minutes:
-        raise RuleError(Refusal.AMOUNT_TOO_LARGE, max_minutes=max_minutes)
+        raise RuleError(Refusal.AMOUNT_TOO_LARGE, limit_minutes=max_minutes)
 
 
 _MEMBER_REFUSAL = {
@@ -150,7 +157,7 @@ def check_may_cancel(parties: ExchangeParties, member_id: int | None) -> None:
 def check_floor(receiver_balance: int, minutes: int, floor_minutes: int) -> None:
     """The receiver pays: their balance may not end below the timebank's lowest balance."""
     if receiver_balance - minutes < floor_minutes:
-        raise RuleError(Refusal.BELOW_FLOOR, floor_minutes=floor_minutes, balance=receiver_balance)
+        raise RuleError(Refusal.BELOW_FLOOR, limit_minutes=floor_minutes, balance_minutes=receiver_balance)
 
 
 def double_entry(provider_account: int, receiver_account: int, minutes: int) -> list[tuple[int, int]]:

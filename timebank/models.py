@@ -1,26 +1,10 @@
-"""Rows as plain dataclasses, so nothing above storage/ sees SQL or sqlite3.Row."""
+"""The domain's nouns as plain dataclasses: storage builds them, handlers and views read them.
+
+No Telegram and no SQL here (a test reads the imports)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any
-
-
-_PLANS: dict[tuple, list[tuple[str, int]]] = {}
-
-
-def from_row(cls: type, row: Any, prefix: str = "") -> Any:
-    """Build `cls` from the row's columns named like its fields (after `prefix`).
-
-    Which column feeds which field is worked out once per query shape, not per row.
-    """
-    key = (cls, prefix, tuple(row.keys()))
-    plan = _PLANS.get(key)
-    if plan is None:
-        index = {name: i for i, name in enumerate(key[2])}
-        plan = [(f.name, index[prefix + f.name]) for f in fields(cls) if prefix + f.name in index]
-        _PLANS[key] = plan
-    return cls(**{name: row[i] for name, i in plan})
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
