@@ -46,7 +46,7 @@ from storage.db import Database, open_sync  # noqa: E402
 BENCH = ROOT / "bench"
 OUT = BENCH / "out"
 WORK = OUT / "work"
-SEED_VERSION = 2          # bump when the generator changes: cached seeds are rebuilt
+SEED_VERSION = 3          # bump when the generator changes: cached seeds are rebuilt
 CHAT_ID = -1001000000001
 TITLE = "Bench Timebank"
 USER_BASE = 10_000_000    # member m is Telegram user USER_BASE + m
@@ -93,7 +93,7 @@ def seed(path: Path, n_members: int, n_entries: int) -> dict:
     descriptions = ["gardening", "a lift to the surgery", "shopping", "tutoring", "dog walking",
                     "repairs", "cooking", "computer help", ""]
     created_times = sorted(rng.randrange(start, now - 3600) for _ in range(n_exchanges))
-    exchanges, entries = [], []
+    exchanges, transfers, entries = [], [], []
     total_minutes = 0
     for index, created in enumerate(created_times):
         ex_id = index + 1
@@ -110,8 +110,10 @@ def seed(path: Path, n_members: int, n_entries: int) -> dict:
         decided = min(created + rng.randint(60, 2 * DAY), now - 60)
         exchanges.append((ex_id, provider, receiver, provider, minutes, rng.choice(descriptions),
                           created, created + 14 * DAY, decided))
-        entries.append((provider + 1, ex_id, minutes, decided))
-        entries.append((receiver + 1, ex_id, -minutes, decided))
+        # One 'exchange' transfer per exchange (same id), confirmed by the receiver (the counterparty).
+        transfers.append((ex_id, USER_BASE + receiver, ex_id, decided))
+        entries.append((ex_id, provider + 1, minutes, decided))
+        entries.append((ex_id, receiver + 1, -minutes, decided))
         balance[provider] += minutes
         balance[receiver] -= minutes
         given[provider] += minutes
@@ -159,7 +161,9 @@ def seed(path: Path, n_members: int, n_entries: int) -> dict:
         "INSERT INTO exchanges (id, timebank_id, provider_id, receiver_id, recorded_by, minutes, description, "
         "state, created_at, expires_at, decided_at) VALUES (?, 1, ?, ?, ?, ?, ?, 'confirmed', ?, ?, ?)",
         exchanges)
-    conn.executemany("INSERT INTO entries (timebank_id, account_id, exchange_id, minutes, created_at) "
+    conn.executemany("INSERT INTO transfers (id, timebank_id, kind, actor_user_id, exchange_id, created_at) "
+                     "VALUES (?, 1, 'exchange', ?, ?, ?)", transfers)
+    conn.executemany("INSERT INTO entries (timebank_id, transfer_id, account_id, minutes, created_at) "
                      "VALUES (1, ?, ?, ?, ?)", entries)
     conn.executemany("INSERT INTO helped (provider_id, receiver_id, minutes, exchanges) VALUES (?, ?, ?, ?)",
                      [(a, b, v[0], v[1]) for (a, b), v in helped.items()])

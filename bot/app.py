@@ -10,6 +10,7 @@ from telegram.error import Forbidden, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
+    BaseHandler,
     BaseRateLimiter,
     CallbackQueryHandler,
     ChatMemberHandler,
@@ -21,14 +22,24 @@ from telegram.ext import (
 )
 
 from bot import messaging
+from bot.callbacks import (
+    ClosePostButton,
+    ExchangeButton,
+    FlowButton,
+    LanguageButton,
+    NewcomerButton,
+    PageButton,
+    TimebankChoiceButton,
+)
+from bot.commands import COMMANDS, table
 from bot.context import BotContext
 from bot.i18n import Catalogs
 from bot.ratelimit import PacedRateLimiter
 from bot.runtime import Runtime
 from bot.settings import Settings
-from handlers import admin, exchanges, membership, posts
-from handlers.common import chosen_timebank
+from handlers import admin, exchanges, flows, membership, posts
 from storage import Database
+from storage import members as member_store
 
 log = logging.getLogger(__name__)
 
@@ -36,60 +47,58 @@ CONCURRENT_UPDATES = 8
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member", "chat_member"]
 
 
-def handlers() -> list:
+def handlers() -> list[BaseHandler]:
     """Every handler of the bot, in the order PTB tries them."""
-    command = CommandHandler
+    private = filters.ChatType.PRIVATE
+
+    def deep_link(pattern: str) -> filters.BaseFilter:
+        # python-telegram-bot's deeplinking pattern: /start <payload>, routed here, not inside /start.
+        return private & filters.Regex(rf"^/start(?:@\w+)? {pattern}$")
+
     return [
-        # membership
+        # the bot's own place in groups, and the group's changes
         ChatMemberHandler(membership.bot_membership_changed, ChatMemberHandler.MY_CHAT_MEMBER),
         ChatMemberHandler(membership.member_left, ChatMemberHandler.CHAT_MEMBER),
         MessageHandler(filters.StatusUpdate.NEW_CHAT_MEMBERS, membership.new_chat_members),
         MessageHandler(filters.StatusUpdate.LEFT_CHAT_MEMBER, membership.member_left),
         MessageHandler(filters.StatusUpdate.MIGRATE, membership.chat_migrated),
-        command("start", membership.start),
-        command("help", membership.help_command),
-        command("join", membership.join),
-        command("language", membership.language),
-        command("cancel", membership.cancel),
-        # exchanges
-        command("gave", exchanges.gave),
-        command("received", exchanges.received),
-        command("pending", exchanges.pending),
-        command("balance", exchanges.balance),
-        command("history", exchanges.history),
-        command("stats", exchanges.stats),
-        # posts
-        command("offer", posts.offer),
-        command("request", posts.request),
-        command("browse", posts.browse),
-        command("myposts", posts.myposts),
-        # admin
-        command("approve", admin.approve),
-        command("decline", admin.decline),
-        command("suspend", admin.suspend),
-        command("reinstate", admin.reinstate),
-        # buttons: prefix:action:id, short and re-checked against the database
-        CallbackQueryHandler(exchanges.exchange_button, pattern=r"^x:[cdx]:\d+$"),
-        CallbackQueryHandler(exchanges.history_button, pattern=r"^h:\d+:\d+$"),
-        CallbackQueryHandler(posts.browse_button, pattern=r"^b:\d+:\d+$"),
-        CallbackQueryHandler(posts.close_button, pattern=r"^p:c:\d+$"),
-        CallbackQueryHandler(admin.newcomer_button, pattern=r"^m:[ad]:\d+$"),
-        CallbackQueryHandler(membership.language_chosen, pattern=r"^l:[A-Za-z_]+$"),
-        CallbackQueryHandler(chosen_timebank, pattern=r"^tb:\d+$"),
+        # deep links: j<timebank> join, x<exchange> answer one, p<post> see one, f resume a flow
+        CommandHandler("start", membership.start_join, deep_link(r"j(\d{1,18})")),
+        CommandHandler("start", membership.start_exchange, deep_link(r"x(\d{1,18})")),
+        CommandHandler("start", membership.start_post, deep_link(r"p(\d{1,18})")),
+        CommandHandler("start", flows.resume, deep_link("f")),
+        CommandHandler("start", membership.start),
+        # the command table (bot/commands.py)
+        *[CommandHandler(command.name, command.handler) for command in COMMANDS],
+        # buttons: typed callback data (bot/callbacks.py), re-checked against the database
+        CallbackQueryHandler(exchanges.exchange_button, pattern=ExchangeButton.matches),
+        CallbackQueryHandler(exchanges.history_button, pattern=PageButton.history),
+        CallbackQueryHandler(posts.browse_button, pattern=PageButton.browse),
+        CallbackQueryHandler(posts.close_button, pattern=ClosePostButton.matches),
+        CallbackQueryHandler(admin.newcomer_button, pattern=NewcomerButton.matches),
+        CallbackQueryHandler(membership.language_chosen, pattern=LanguageButton.matches),
+        CallbackQueryHandler(flows.pressed, pattern=FlowButton.matches),
+        CallbackQueryHandler(flows.old_timebank_button, pattern=TimebankChoiceButton.matches),
         CallbackQueryHandler(stale_button),
-        MessageHandler((filters.COMMAND | filters.ChatType.PRIVATE) & ~filters.StatusUpdate.ALL, membership.unknown),
+        # words in private answer a flow's question; anything else gets a pointer to /help
+        MessageHandler(private & filters.TEXT & ~filters.COMMAND, flows.typed),
+        MessageHandler((filters.COMMAND | private) & ~filters.StatusUpdate.ALL, membership.unknown),
     ]
 
 
 async def note_user(update: Update, context: BotContext) -> None:
-    """Before any handler: keep the person's name and language current; a private message means we can write back."""
+    """Before any handler: keep the person's name and language current. A private message
+    means I can write back: messages kept while I could not are handed over first."""
     user = update.effective_user
     if user is None or user.is_bot:
         return
     await context.runtime.note_user(user)
     chat = update.effective_chat
     if chat is not None and chat.type == ChatType.PRIVATE and update.message is not None:
-        await context.runtime.set_can_dm(user.id, True)
+        if context.runtime.can_dm(user.id) is not True:
+            await context.runtime.set_can_dm(user.id, True)
+            for kept in await member_store.take_kept(context.store, user.id):
+                await messaging.send(context.bot, chat.id, kept)
 
 
 async def stale_button(update: Update, context: BotContext) -> None:
@@ -121,8 +130,8 @@ async def set_commands(application: Application) -> None:
     bot = application.bot
     for code in [None, *runtime.catalogs.languages]:
         tr = runtime.catalogs.get(code)
-        member = [BotCommand(name, tr(text)) for name, text in membership.MEMBER_COMMANDS]
-        admins = member + [BotCommand(name, tr(text)) for name, text in membership.ADMIN_COMMANDS]
+        member = [BotCommand(c.name, tr(c.description)) for c in runtime.commands if not c.admin]
+        admins = member + [BotCommand(c.name, tr(c.description)) for c in runtime.commands if c.admin]
         try:
             await bot.set_my_commands(member, scope=BotCommandScopeDefault(), language_code=code)
             await bot.set_my_commands(admins, scope=BotCommandScopeAllChatAdministrators(), language_code=code)
@@ -139,7 +148,8 @@ def build_application(settings: Settings, *, rate_limiter: BaseRateLimiter | Non
                       catalogs: Catalogs | None = None) -> Application:
     async def post_init(application: Application) -> None:
         db = await Database(settings.database_path).open()
-        runtime = Runtime(settings=settings, db=db, catalogs=catalogs or Catalogs(settings.default_language))
+        runtime = Runtime(settings=settings, db=db, catalogs=catalogs or Catalogs(settings.default_language),
+                          commands=table())
         await runtime.load()
         application.bot_data["runtime"] = runtime
         # The menu is not needed to answer the first update: set it once running, off the start path.

@@ -25,7 +25,26 @@ DOMAIN = "bot"
 
 
 class Safe(str):
-    """Already-safe HTML (built from escaped parts); placed into a message as is."""
+    """Already-safe HTML (built from escaped parts); placed into a message as is.
+
+    It stays safe when concatenated: the plain side of `Safe + str` (or `str + Safe`) is
+    escaped, so safety is never lost by building a line from pieces (and never doubled).
+    """
+
+    def __add__(self, other: str) -> Safe:  # type: ignore[override]
+        return Safe(str.__add__(self, _escape(other)))
+
+    def __radd__(self, other: str) -> Safe:
+        return Safe(_escape(other) + str(self))
+
+
+def bold(text: str) -> Safe:
+    return Safe(f"<b>{_escape(text)}</b>")
+
+
+def lines(*parts: str) -> Safe:
+    """Lines of a message, each escaped unless already Safe."""
+    return Safe("\n".join(_escape(part) for part in parts))
 
 
 def N_(message: str) -> str:
@@ -59,6 +78,12 @@ class Translator:
     def hours(self, minutes: int, *, signed: bool = False) -> str:
         """Minutes as hours in words: "1.5 hours", "1,5 horas", "+2 hours"."""
         return _hours(self.locale, minutes, signed)
+
+    def duration(self, minutes: int) -> str:
+        """Under an hour in minutes ("30 minutes"), else in hours: for buttons people tap."""
+        if 0 < minutes < 60:
+            return format_unit(minutes, "duration-minute", length="long", locale=self.locale)
+        return self.hours(minutes)
 
     def number(self, value: int) -> str:
         return format_decimal(value, locale=self.locale)

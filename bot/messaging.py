@@ -10,6 +10,8 @@ from __future__ import annotations
 import html
 import logging
 import re
+from collections.abc import Callable
+from typing import Literal
 
 from telegram import (
     Bot,
@@ -22,6 +24,7 @@ from telegram import (
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden
 
+from bot.callbacks import PageButton
 from bot.i18n import Safe
 from timebank.models import Member
 
@@ -74,17 +77,19 @@ def deep_link(bot: Bot, payload: str = "") -> str:
 
 
 def keyboard(*rows: list[InlineKeyboardButton] | None) -> InlineKeyboardMarkup | None:
-    rows = [row for row in rows if row]
-    return InlineKeyboardMarkup(rows) if rows else None
+    kept = [row for row in rows if row]
+    return InlineKeyboardMarkup(kept) if kept else None
 
 
-def pager(tr, prefix: str, offset: int, size: int, has_more: bool) -> InlineKeyboardMarkup | None:
-    """‹ Newer / Older › buttons for a list shown a page at a time; data is `prefix:offset`."""
+def pager(tr: Callable[[str], str], kind: Literal["h", "b"], timebank_id: int, offset: int, size: int,
+          has_more: bool) -> InlineKeyboardMarkup | None:
+    """‹ Newer / Older › buttons for a list shown a page at a time."""
     nav = []
     if offset > 0:
-        nav.append(InlineKeyboardButton(tr("‹ Newer"), callback_data=f"{prefix}:{max(0, offset - size)}"))
+        nav.append(InlineKeyboardButton(tr("‹ Newer"),
+                                        callback_data=PageButton(kind, timebank_id, max(0, offset - size)).pack()))
     if has_more:
-        nav.append(InlineKeyboardButton(tr("Older ›"), callback_data=f"{prefix}:{offset + size}"))
+        nav.append(InlineKeyboardButton(tr("Older ›"), callback_data=PageButton(kind, timebank_id, offset + size).pack()))
     return keyboard(nav)
 
 
@@ -117,6 +122,14 @@ async def edit(bot: Bot, chat_id: int | None, message_id: int | None, text: str,
             return True
         log.info("could not edit message %s in %s: %s", message_id, chat_id, exc.message)
         return False
+
+
+async def drop_buttons(bot: Bot, chat_id: int, message_id: int) -> None:
+    """Take the buttons off a message we sent; one that is gone or has none is not an error."""
+    try:
+        await bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+    except BadRequest as exc:
+        log.info("could not drop the buttons of %s in %s: %s", message_id, chat_id, exc.message)
 
 
 async def send_private(runtime, bot: Bot, user_id: int, text: str,

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from telegram import Bot, User
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 
 from bot.i18n import Catalogs, Translator
 from bot.settings import Settings
@@ -21,7 +21,21 @@ from storage.db import Database, now
 from timebank.models import Member, Timebank
 
 ADMIN_CACHE_SECONDS = 300
+
+
+class AdminCheckFailed(Exception):
+    """Telegram could not be asked whether someone is an admin (network, flood, outage)."""
+
 ADMIN_STATUSES = {"creator", "administrator"}
+
+
+@dataclass(frozen=True)
+class CommandInfo:
+    """A command as menus and /help show it (the table itself is bot/commands.py)."""
+
+    name: str
+    description: str
+    admin: bool
 
 
 @dataclass
@@ -29,6 +43,7 @@ class Runtime:
     settings: Settings
     db: Database
     catalogs: Catalogs
+    commands: list[CommandInfo] = field(default_factory=list)
     timebanks_by_chat: dict[int, Timebank] = field(default_factory=dict)
     timebanks_by_id: dict[int, Timebank] = field(default_factory=dict)
     users: dict[int, tuple] = field(default_factory=dict)
@@ -107,7 +122,11 @@ class Runtime:
     # --- admins ---------------------------------------------------------------------
 
     async def is_admin(self, bot: Bot, chat_id: int, user_id: int) -> bool:
-        """A Telegram administrator or creator of the group (asked, cached briefly), or an operator."""
+        """A Telegram administrator or creator of the group (asked, cached briefly), or an operator.
+
+        Raises AdminCheckFailed when Telegram cannot answer: a real admin must not be told
+        they are not one because the network failed.
+        """
         if user_id in self.settings.bot_admins:
             return True
         cached = self._admins.get((chat_id, user_id))
@@ -115,8 +134,10 @@ class Runtime:
             return cached[0]
         try:
             status = (await bot.get_chat_member(chat_id, user_id)).status
-        except TelegramError:
+        except BadRequest:  # not in the group, or the group is gone: certainly not its admin
             return False
+        except TelegramError as exc:
+            raise AdminCheckFailed(str(exc)) from exc
         verdict = status in ADMIN_STATUSES
         self._admins[(chat_id, user_id)] = (verdict, time.monotonic() + ADMIN_CACHE_SECONDS)
         return verdict

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from telegram import Message, Update
+from telegram import Update
 
 from bot import messaging
+from bot.callbacks import NewcomerButton
 from bot.context import BotContext
-from handlers.common import args_text, in_timebank, reply, tell_member
-from handlers.membership import status_name
+from bot.i18n import bold, lines
+from handlers import views
+from handlers.common import (
+    Here,
+    Who,
+    answer,
+    may_administer,
+    refuse_non_admin,
+    send_personal,
+    tell_member,
+    timebank_command,
+)
+from handlers.membership import decision_markup, newcomer_text
 from handlers.refs import find_member
 from storage import members as member_store
 from storage.db import now
@@ -61,33 +73,57 @@ def _done_text(context: BotContext, action: str, member: Member, admin_name: str
     }[action]
 
 
-async def _command(context: BotContext, message: Message, timebank: Timebank, action: str) -> None:
+# Told to the person and the admin privately, never announced in the group.
+_PRIVATE_OUTCOMES = {"decline", "suspend"}
+PENDING_LIST_LIMIT = 20
+
+
+async def _command(context: BotContext, here: Here, action: str) -> None:
     tr = context.tr
-    if not await context.runtime.is_admin(context.bot, timebank.chat_id, message.from_user.id):
-        await reply(context, message, tr("Only an admin of the group can do that."))
+    ref = await find_member(context.store, here.timebank.id, here.message, here.args)
+    if ref is None and action in ("approve", "decline"):
+        await _list_newcomers(context, here)
         return
-    ref = await find_member(context.store, timebank.id, message, args_text(message))
     if ref is None:
-        await reply(context, message, tr("Say who, for example: /{command} @maria or /{command} #12",
-                                         command=action))
+        await answer(context, here, tr("Say who, for example: /{command} @maria or /{command} #12", command=action))
         return
     if ref.member is None:
-        await reply(context, message, tr("I do not know {who} in this timebank. Check the name, or use their "
-                                         "member number like #12.", who=ref.named))
+        await answer(context, here, tr("I do not know {who} in this timebank. Check the name, or use their "
+                                       "member number like #12.", who=ref.named))
         return
     reason = messaging.shorten(ref.rest, 200) or None
-    changed = await _decide(context, timebank, ref.member, action, message.from_user.id, reason)
+    changed = await _decide(context, here.timebank, ref.member, action, here.user_id, reason)
     if changed is None:
-        await reply(context, message, tr("Nothing to do: {name} is {status}.", name=ref.member.name,
-                                         status=status_name(tr, ref.member.status)))
+        await answer(context, here, tr("Nothing to do: {name} is {status}.", name=ref.member.name,
+                                       status=views.status_name(tr, ref.member.status)))
         return
-    await reply(context, message, _done_text(context, action, changed, message.from_user.full_name))
+    done = _done_text(context, action, changed, here.full_name)
+    if action in _PRIVATE_OUTCOMES:
+        await send_personal(context, here, done)
+    else:
+        await answer(context, here, done)
+
+
+async def _list_newcomers(context: BotContext, here: Here) -> None:
+    """/approve or /decline without a name: the newcomers waiting, each with its buttons, privately."""
+    tr = context.tr
+    waiting = await member_store.pending_members(context.store, here.timebank.id, PENDING_LIST_LIMIT)
+    if not waiting:
+        await send_personal(context, here, tr("Nobody is waiting to join {title}.", title=here.timebank.title))
+        return
+    await send_personal(context, here, lines(bold(tr("Waiting to join {title}:", title=here.timebank.title)),
+                                             tr("Say who, for example: /{command} @maria or /{command} #12",
+                                                command="approve")))
+    if here.private or context.runtime.can_dm(here.user_id):
+        for member in waiting:
+            await messaging.send(context.bot, here.user_id, newcomer_text(tr, member, here.timebank),
+                                 markup=decision_markup(tr, member))
 
 
 def _admin_command(action: str):
-    @in_timebank(action)
-    async def command(context: BotContext, message: Message, timebank: Timebank) -> None:
-        await _command(context, message, timebank, action)
+    @timebank_command(action, Who.ADMIN)
+    async def command(context: BotContext, here: Here) -> None:
+        await _command(context, here, action)
 
     return command
 
@@ -101,24 +137,29 @@ reinstate = _admin_command("reinstate")
 async def newcomer_button(update: Update, context: BotContext) -> None:
     """Approve / Decline under a join notice: only an admin of that group may press them."""
     query = update.callback_query
-    _, verb, raw_id = query.data.split(":")
-    action = "approve" if verb == "a" else "decline"
-    member = await member_store.by_id(context.store, int(raw_id))
+    button = NewcomerButton.parse(query.data)
+    member = button and await member_store.by_id(context.store, button.member_id)
     timebank = member and context.runtime.timebanks_by_id.get(member.timebank_id)
-    if not timebank:
+    if not button or not member or not timebank:
         await messaging.alert(query, context.tr("I could not find that member."))
         return
-    if not await context.runtime.is_admin(context.bot, timebank.chat_id, query.from_user.id):
-        await messaging.alert(query, context.tr("Only an admin of the group can do that."))
+    verdict = await may_administer(context, timebank, query.from_user.id)
+    if await refuse_non_admin(context, verdict, lambda text: messaging.alert(query, text)):
         return
-    changed = await _decide(context, timebank, member, action, query.from_user.id, None)
+    tr = context.tr
+    changed = await _decide(context, timebank, member, button.decision, query.from_user.id, None)
+    private = query.message is not None and query.message.chat.type == "private"
     if changed is None:
-        await messaging.alert(query, context.tr("Already decided: {name} is {status}.", name=member.name,
-                                      status=status_name(context.tr, member.status)))
-        await messaging.edit(context.bot, query.message.chat_id, query.message.message_id,
-                             context.tr("Already decided: {name} is {status}.", name=member.name,
-                                        status=status_name(context.tr, member.status)))
+        already = tr("Already decided: {name} is {status}.", name=member.name,
+                     status=views.status_name(tr, member.status))
+        await messaging.alert(query, already)
+        if not (query.message and query.message.text == messaging.plain(already)):
+            await messaging.edit(context.bot, query.message.chat_id, query.message.message_id, already)
         return
     await query.answer()
-    await messaging.edit(context.bot, query.message.chat_id, query.message.message_id,
-                         _done_text(context, action, changed, query.from_user.full_name))
+    done = _done_text(context, button.decision, changed, query.from_user.full_name)
+    if not private and button.decision in _PRIVATE_OUTCOMES:
+        # The group notice only says it was decided; what was decided goes to the admin privately.
+        await messaging.send_private(context.runtime, context.bot, query.from_user.id, done)
+        done = tr("Decided by {admin}.", admin=query.from_user.full_name)
+    await messaging.edit(context.bot, query.message.chat_id, query.message.message_id, done)

@@ -1,30 +1,74 @@
-"""What every handler area shares: refusals in words, choosing a timebank, replying."""
+"""What every handler area shares: who and where a command is (the preamble), refusals in
+words, replying, and reaching a person privately.
+
+The preamble is written once: `timebank_command(name, who)` finds the timebank (the group's,
+or in private the person's own; with several it asks which, as the first step of a guided
+flow kept in SQLite) and the person's membership, checks who may use it, and hands the
+command a `Here`.
+"""
 
 from __future__ import annotations
 
+import enum
 import functools
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
-from telegram import InlineKeyboardButton, Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
 
-from bot import messaging
+from bot import flows, messaging
+from bot.callbacks import FlowButton
 from bot.context import BotContext
 from bot.i18n import Translator
+from bot.runtime import AdminCheckFailed
 from storage import members as member_store
 from storage.db import now
-from timebank.models import Member, Timebank
+from timebank.models import Flow, Member, Timebank
 from timebank.rules import Refusal, RuleError
 
 log = logging.getLogger(__name__)
 
-Command = Callable[[BotContext, Message, Timebank], Awaitable[None]]
-COMMANDS: dict[str, Command] = {}
+
+class Who(enum.Enum):
+    """Who may use a command, and so which timebanks it can be for in private."""
+
+    ANYONE = "anyone"    # public figures: anyone in the group; in private, any timebank of mine
+    MEMBER = "member"    # acting in a timebank: in private, the timebanks I have not left
+    FORMER = "former"    # my own records: also a timebank I left (my balance and history are still mine)
+    ADMIN = "admin"      # a Telegram admin of the group, or an operator; no membership needed
 
 
-def refusal_text(tr: Translator, error: RuleError) -> str:
-    """One clear sentence for each way the rules say no."""
+@dataclass(frozen=True)
+class Here:
+    """One command, resolved: who sent it, where, for which timebank, and as whom in it."""
+
+    user_id: int
+    first_name: str
+    full_name: str
+    chat_id: int
+    private: bool
+    args: str
+    timebank: Timebank
+    me: Member | None
+    message: Message | None   # None when the command resumes after a question (maybe after a restart)
+
+    @property
+    def source(self) -> tuple[int, int] | None:
+        """The message that asked for it: a redelivered update finds what it already did."""
+        return (self.message.chat_id, self.message.message_id) if self.message else None
+
+
+Command = Callable[[BotContext, Here], Awaitable[None]]
+COMMANDS: dict[str, tuple[Command, Who]] = {}
+
+
+def refusal_text(tr: Translator, error: RuleError, *, own_balance: bool = True) -> str:
+    """One clear sentence for each way the rules say no.
+
+    `own_balance`: False when the balance in question is someone else's, which is private.
+    """
     r = error.refusal
     if r is Refusal.AMOUNT_UNREADABLE:
         return tr("I could not read that amount of time. Write hours like 2, 1.5, 1h30, 1:30 or 45 min.")
@@ -53,11 +97,15 @@ def refusal_text(tr: Translator, error: RuleError) -> str:
         return tr("That person's membership is suspended.")
     if r is Refusal.COUNTERPARTY_LEFT:
         return tr("That person has left this timebank.")
-    if r is Refusal.BELOW_FLOOR:
-        return tr("This would take the balance of the person who received the help below the lowest allowed, "
-                  "{floor}. Their balance is {balance}.",
+    if r is Refusal.BELOW_FLOOR and own_balance:
+        return tr("This would take your balance below the lowest this timebank allows, {floor}. "
+                  "Your balance is {balance}. Nothing was counted.",
                   floor=tr.hours(error.limit_minutes or 0, signed=True),
                   balance=tr.hours(error.balance_minutes or 0, signed=True))
+    if r is Refusal.BELOW_FLOOR:
+        return tr("This would take the balance of the person who received the help below the lowest this "
+                  "timebank allows, {floor}. Nothing was counted.",
+                  floor=tr.hours(error.limit_minutes or 0, signed=True))
     if r is Refusal.NOT_YOURS_TO_CONFIRM:
         return tr("Only the other person in this exchange can confirm or decline it.")
     if r is Refusal.NOT_YOURS_TO_CANCEL:
@@ -78,7 +126,8 @@ def args_text(message: Message) -> str:
     return parts[1].strip() if len(parts) > 1 and parts[0].startswith("/") else ""
 
 
-async def reply(context: BotContext, message: Message, text: str, markup=None) -> Message:
+async def reply(context: BotContext, message: Message, text: str,
+                markup: InlineKeyboardMarkup | None = None) -> Message:
     """Answer in the chat the message came from; in a group, as a reply so it is clear to whom.
 
     A private chat has only the two of us: quoting there adds nothing but weight to every reply.
@@ -87,67 +136,132 @@ async def reply(context: BotContext, message: Message, text: str, markup=None) -
                                 reply_to=None if is_private(message) else message.message_id)
 
 
+async def answer(context: BotContext, here: Here, text: str, markup: InlineKeyboardMarkup | None = None) -> Message:
+    """Answer a command where it was sent (as a reply in a group)."""
+    if here.message is not None:
+        return await reply(context, here.message, text, markup)
+    return await messaging.send(context.bot, here.chat_id, text, markup=markup)
+
+
 async def current_timebank(context: BotContext, message: Message) -> Timebank:
     """The timebank of the group the message was sent in (set up on first sight)."""
-    timebank, created = await context.runtime.ensure_timebank(message.chat_id, message.chat.title or "")
+    timebank, _created = await context.runtime.ensure_timebank(message.chat_id, message.chat.title or "")
     return timebank
 
 
-def in_timebank(name: str) -> Callable[[Command], Callable[[Update, BotContext], Awaitable[None]]]:
-    """A command that acts within one timebank: the group's, or in private the member's own.
+async def may_administer(context: BotContext, timebank: Timebank, user_id: int) -> bool | None:
+    """True/False from Telegram (cached briefly); None when Telegram could not be asked."""
+    try:
+        return await context.runtime.is_admin(context.bot, timebank.chat_id, user_id)
+    except AdminCheckFailed:
+        return None
 
-    In private with several timebanks, it asks which one with buttons and runs again when
-    one is pressed (see `chosen_timebank`).
+
+async def refuse_non_admin(context: BotContext, verdict: bool | None, send: Callable[[str], Awaitable[object]]
+                           ) -> bool:
+    """Say why someone may not administer; True when they were refused."""
+    if verdict:
+        return False
+    if verdict is None:
+        await send(context.tr("I could not reach Telegram to check that you are an admin of the group. "
+                              "Please try again in a moment."))
+    else:
+        await send(context.tr("Only an admin of the group can do that."))
+    return True
+
+
+async def _choices(context: BotContext, user_id: int, who: Who) -> list[Timebank]:
+    """The timebanks a command sent in private could be for."""
+    runtime = context.runtime
+    known = runtime.timebanks_by_id
+    if who is Who.ADMIN and user_id in runtime.settings.bot_admins:
+        return [tb for tb in known.values() if tb.in_group]
+    mine = [known[m.timebank_id] for m in await member_store.memberships(context.store, user_id)
+            if m.timebank_id in known and (who in (Who.FORMER, Who.ADMIN) or m.status != "left")]
+    if who is not Who.ADMIN:
+        return mine
+    # Coordinators are often staff, not members: the groups they were seen administering count too.
+    candidates = {tb.id: tb for tb in mine}
+    for timebank_id in await member_store.admin_of(context.store, user_id):
+        if timebank_id in known:
+            candidates[timebank_id] = known[timebank_id]
+    admin_of = []
+    for timebank in candidates.values():
+        if await may_administer(context, timebank, user_id):
+            admin_of.append(timebank)
+    return admin_of
+
+
+async def _run(context: BotContext, name: str, user_id: int, first_name: str, full_name: str, chat_id: int,
+               private: bool, args: str, timebank: Timebank, message: Message | None) -> None:
+    command, who = COMMANDS[name]
+    me = await member_store.by_user(context.store, timebank.id, user_id)
+    here = Here(user_id, first_name, full_name, chat_id, private, args, timebank, me, message)
+    if who is Who.ADMIN:
+        verdict = await may_administer(context, timebank, user_id)
+        if await refuse_non_admin(context, verdict, lambda text: answer(context, here, text)):
+            return
+        await member_store.note_admin(context.store, timebank.id, user_id, now())
+    await command(context, here)
+
+
+def timebank_command(name: str, who: Who = Who.MEMBER) -> Callable[[Command], Callable[[Update, BotContext],
+                                                                                        Awaitable[None]]]:
+    """A command that acts within one timebank: the group's, or in private the person's own.
+
+    In private with several timebanks to choose from, it asks which with buttons (a flow
+    kept in SQLite, so the question survives a restart) and runs when one is pressed.
     """
 
     def decorate(command: Command) -> Callable[[Update, BotContext], Awaitable[None]]:
-        COMMANDS[name] = command
+        COMMANDS[name] = (command, who)
 
         @functools.wraps(command)
         async def handler(update: Update, context: BotContext) -> None:
             message = update.effective_message
+            user = message.from_user
+            args = args_text(message)
             if not is_private(message):
-                await command(context, message, await current_timebank(context, message))
+                timebank = await current_timebank(context, message)
+                await _run(context, name, user.id, user.first_name, user.full_name, message.chat_id, False,
+                           args, timebank, message)
                 return
-            mine = [m for m in await member_store.memberships(context.store, message.from_user.id)
-                    if m.status != "left" and m.timebank_id in context.runtime.timebanks_by_id]
-            operator = message.from_user.id in context.runtime.settings.bot_admins
-            choices = ([context.runtime.timebanks_by_id[m.timebank_id] for m in mine] if not operator
-                       else list(context.runtime.timebanks_by_id.values()))
+            choices = await _choices(context, user.id, who)
             if not choices:
                 await reply(context, message, context.tr(
+                    "You are not an admin of any timebank I know. Send the command in your community's group."
+                ) if who is Who.ADMIN else context.tr(
                     "You are not a member of any timebank yet. Send /join in your community's group."))
             elif len(choices) == 1:
-                await command(context, message, choices[0])
+                await _run(context, name, user.id, user.first_name, user.full_name, message.chat_id, True,
+                           args, choices[0], message)
             else:
-                context.user_data["pending_command"] = (name, message)
-                buttons = [[InlineKeyboardButton(tb.title or str(tb.chat_id), callback_data=f"tb:{tb.id}")]
+                flow = await flows.begin(context, user.id, name, "timebank", message.chat_id, None,
+                                         {"args": args})
+                buttons = [[InlineKeyboardButton(tb.title or str(tb.chat_id),
+                                                 callback_data=FlowButton(flow.id, str(tb.id)).pack())]
                            for tb in choices[:20]]
-                await reply(context, message, context.tr("Which timebank is this for?"),
-                            messaging.keyboard(*buttons))
+                await flows.ask(context, flow, context.tr("Which timebank is this for?"),
+                                messaging.keyboard(*buttons))
 
         return handler
 
     return decorate
 
 
-async def chosen_timebank(update: Update, context: BotContext) -> None:
-    """A timebank button under "Which timebank is this for?": run the command it was asked for."""
-    query = update.callback_query
-    pending = context.user_data.pop("pending_command", None)
-    timebank = context.runtime.timebanks_by_id.get(int(query.data.split(":")[1]))
-    if pending is None or timebank is None:
-        await messaging.alert(query, context.tr("That question has expired; please send the command again."))
-        return
-    await query.answer()
-    name, message = pending
-    await messaging.edit(context.bot, query.message.chat_id, query.message.message_id,
-                         context.tr("Timebank: {title}", title=timebank.title))
-    await COMMANDS[name](context, message, timebank)
+async def resume_after_choice(context: BotContext, flow: Flow, user_id: int, first_name: str, full_name: str,
+                              chat_id: int, command: str, args: str, timebank_id: int) -> bool:
+    """The "which timebank?" step answered: run the command it was asked for. False if it cannot."""
+    timebank = context.runtime.timebanks_by_id.get(timebank_id)
+    if timebank is None or command not in COMMANDS:
+        return False
+    await flows.end(context, flow)
+    await _run(context, command, user_id, first_name, full_name, chat_id, True, args, timebank, None)
+    return True
 
 
-async def tell_member(context: BotContext, member: Member, text: str, markup=None, *,
-                      timebank: Timebank, start_payload: str = "") -> Message | None:
+async def tell_member(context: BotContext, member: Member, text: str, markup: InlineKeyboardMarkup | None = None,
+                      *, timebank: Timebank, start_payload: str = "") -> Message | None:
     """Write to a member privately; if Telegram refuses, say so in the group with a way in.
 
     Returns the private message, or the group notice when that was the way it went.
@@ -155,7 +269,7 @@ async def tell_member(context: BotContext, member: Member, text: str, markup=Non
     sent = await messaging.send_private(context.runtime, context.bot, member.user_id, text, markup)
     if sent is not None:
         return sent
-    if not start_payload:  # handed over when they press Start (see membership.start)
+    if not start_payload:  # handed over when they next write to me privately (see bot/app.py)
         await member_store.keep_for_later(context.store, member.user_id, text, now())
     tr = context.runtime.tr_for_member(member)
     notice = tr("{who}, I have a message for you, but I cannot write to you privately yet. "
@@ -168,17 +282,21 @@ async def tell_member(context: BotContext, member: Member, text: str, markup=Non
         return None
 
 
-async def send_personal(context: BotContext, message: Message, text: str, markup=None) -> None:
-    """Personal figures go to the private chat; in a group, only a short pointer stays."""
-    if is_private(message):
-        await reply(context, message, text, markup)
-        return
-    sent = await messaging.send_private(context.runtime, context.bot, message.from_user.id, text, markup)
+async def send_personal(context: BotContext, here: Here, text: str, markup: InlineKeyboardMarkup | None = None
+                        ) -> Message | None:
+    """Personal figures go to the private chat; in a group, only a short pointer stays.
+
+    Returns the private message, or None when the person could not be reached privately.
+    """
+    if here.private:
+        return await answer(context, here, text, markup)
+    sent = await messaging.send_private(context.runtime, context.bot, here.user_id, text, markup)
     button = InlineKeyboardButton(context.tr("Open private chat"), url=messaging.deep_link(context.bot))
     if sent is not None:
-        await reply(context, message, context.tr("I have sent it to you in our private chat."),
-                    messaging.keyboard([button]))
+        await answer(context, here, context.tr("I have sent it to you in our private chat."),
+                     messaging.keyboard([button]))
     else:
-        await reply(context, message, context.tr(
+        await answer(context, here, context.tr(
             "I cannot write to you privately yet. Open our private chat, press Start, then ask again."),
             messaging.keyboard([button]))
+    return sent

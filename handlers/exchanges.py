@@ -1,361 +1,453 @@
-"""/gave, /received, the Confirm / Decline / Cancel buttons, /pending, /balance, /history, /stats."""
+"""/gave, /received (with their guided flow), the Confirm / Decline / Cancel buttons,
+/pending, /balance, /history, /stats."""
 
 from __future__ import annotations
 
-import html
-
 from telegram import InlineKeyboardButton, Message, Update
 
-from bot import messaging
+from bot import flows, messaging
+from bot.callbacks import ExchangeButton, FlowButton, PageButton
 from bot.context import BotContext
-from bot.i18n import Translator
+from bot.i18n import Translator, bold, lines
+from handlers import views
 from handlers.common import (
-    args_text,
-    in_timebank,
+    Here,
+    Who,
+    answer,
     is_private,
     refusal_text,
     reply,
     send_personal,
     tell_member,
+    timebank_command,
 )
 from handlers.refs import find_member
 from storage import ledger
 from storage import members as member_store
 from storage.db import now
 from timebank import rules
-from timebank.models import Exchange, Member, Timebank
+from timebank.models import Exchange, Flow, Member, Timebank
 from timebank.rules import Refusal, RuleError
 
-MAX_DESCRIPTION = 200
 HISTORY_PAGE = 10
 PENDING_LIMIT = 10
+# The quick answers to "how long?", in minutes.
+QUICK_AMOUNTS = (30, 60, 90, 120, 180)
 
 
-@in_timebank("gave")
-async def gave(context: BotContext, message: Message, timebank: Timebank) -> None:
-    await _record(context, message, timebank, i_gave=True)
+# --- recording: /gave and /received, with their arguments or as a guided flow -------------
+
+@timebank_command("gave")
+async def gave(context: BotContext, here: Here) -> None:
+    await _record_command(context, here, i_gave=True)
 
 
-@in_timebank("received")
-async def received(context: BotContext, message: Message, timebank: Timebank) -> None:
-    await _record(context, message, timebank, i_gave=False)
+@timebank_command("received")
+async def received(context: BotContext, here: Here) -> None:
+    await _record_command(context, here, i_gave=False)
 
 
-async def _record(context: BotContext, message: Message, timebank: Timebank, *, i_gave: bool) -> None:
-    tr, db = context.tr, context.store
-    usage = (tr("Write who, how long and what, for example:\n/gave @maria 2 gardening\n"
-                "You can also name someone by their number (#12) or reply to their message.")
-             if i_gave else
-             tr("Write who, how long and what, for example:\n/received @maria 1.5 a lift to the surgery\n"
-                "You can also name someone by their number (#12) or reply to their message."))
-    me = await member_store.by_user(db, timebank.id, message.from_user.id)
-    if me is None:
-        await reply(context, message, refusal_text(tr, RuleError(Refusal.NOT_A_MEMBER)))
+async def _record_command(context: BotContext, here: Here, *, i_gave: bool) -> None:
+    """The arguments fill what they can; whatever is missing is asked, privately, step by step."""
+    tr = context.tr
+    try:
+        rules.check_active(here.me.status if here.me else None)
+    except RuleError as error:
+        await answer(context, here, refusal_text(tr, error))
         return
-    ref = await find_member(db, timebank.id, message, args_text(message))
+    assert here.me is not None
+    command = "gave" if i_gave else "received"
+    if not here.args:
+        await _start_flow(context, here, command, "who", {})
+        return
+    ref = await find_member(context.store, here.timebank.id, here.message, here.args)
     if ref is None:
-        await reply(context, message, usage)
+        await answer(context, here, _usage(tr, i_gave))
         return
     if ref.member is None:
-        await reply(context, message, tr("I do not know {who} in this timebank. Check the name, or use their "
-                                         "member number like #12.", who=ref.named))
+        await answer(context, here, _unknown(tr, ref.named))
         return
     try:
         minutes, description = rules.split_amount(ref.rest)
     except RuleError as error:
-        await reply(context, message, refusal_text(tr, error))
+        if error.refusal in (Refusal.AMOUNT_UNREADABLE, Refusal.AMOUNT_AMBIGUOUS):
+            # Never guess an amount: ask for it, keeping who it was with.
+            await _start_flow(context, here, command, "minutes", {"other": ref.member.id},
+                              note=tr("I could not read how long from “{words}”.", words=ref.rest))
+            return
+        await answer(context, here, refusal_text(tr, error))
         return
     if minutes is None:
-        await reply(context, message, usage)
+        await _start_flow(context, here, command, "minutes", {"other": ref.member.id})
         return
-    if len(description) > MAX_DESCRIPTION:
-        await reply(context, message, tr("Please keep the description under {limit} characters.",
-                                         limit=tr.number(MAX_DESCRIPTION)))
+    if len(description) > views.MAX_DESCRIPTION:
+        await answer(context, here, _too_long(tr))
         return
-    provider, receiver = (me, ref.member) if i_gave else (ref.member, me)
+    await _record(context, here.timebank, here.me, ref.member, minutes, description, i_gave=i_gave,
+                  source=here.source, reply_chat=here.chat_id, reply_to=here.message)
+
+
+def _usage(tr: Translator, i_gave: bool) -> str:
+    if i_gave:
+        return tr("Write who, how long and what, for example:\n/gave @maria 2 gardening\n"
+                  "You can also name someone by their number (#12) or reply to their message.")
+    return tr("Write who, how long and what, for example:\n/received @maria 1.5 a lift to the surgery\n"
+              "You can also name someone by their number (#12) or reply to their message.")
+
+
+def _unknown(tr: Translator, named: str) -> str:
+    return tr("I do not know {who} in this timebank. Check the name, or use their member number like #12.",
+              who=named)
+
+
+def _too_long(tr: Translator) -> str:
+    return tr("Please keep the description under {limit} characters.", limit=tr.number(views.MAX_DESCRIPTION))
+
+
+async def _record(context: BotContext, timebank: Timebank, me: Member, other: Member, minutes: int,
+                  description: str, *, i_gave: bool, source: tuple[int, int] | None, reply_chat: int,
+                  reply_to: Message | None) -> bool:
+    """Record a pending exchange and ask the other person. False when the rules refused it."""
+    tr = context.tr
+    provider, receiver = (me, other) if i_gave else (other, me)
     try:
         exchange, created = await ledger.record(
-            db, timebank.id, provider.id, receiver.id, me.id, minutes, description,
-            (message.chat_id, message.message_id), now())
+            context.store, timebank.id, provider.id, receiver.id, me.id, minutes, description, source, now())
     except RuleError as error:
-        await reply(context, message, refusal_text(tr, error))
-        return
+        text = refusal_text(tr, error, own_balance=not i_gave)
+        if reply_to is not None:
+            await reply(context, reply_to, text)
+        else:
+            await messaging.send(context.bot, reply_chat, text)
+        return False
     if not created and exchange.ask_message_id:
-        # The same update delivered again: it is recorded once, and already on its way.
-        return
-    receipt = await reply(context, message, _receipt_text(tr, exchange), _cancel_keyboard(tr, exchange))
+        return True  # the same update delivered again: recorded once, and already on its way
+    receipt_text, markup = views.receipt(tr, exchange), views.cancel_markup(tr, exchange)
+    receipt = (await reply(context, reply_to, receipt_text, markup) if reply_to is not None
+               else await messaging.send(context.bot, reply_chat, receipt_text, markup=markup))
     ask = await _ask_counterparty(context, exchange, timebank)
-    await ledger.set_messages(db, exchange.id, ask.chat_id if ask else None, ask.message_id if ask else None,
-                              receipt.chat_id, receipt.message_id)
-
-
-def _what(exchange: Exchange) -> str:
-    return messaging.shorten(exchange.description, MAX_DESCRIPTION)
-
-
-def _receipt_text(tr: Translator, exchange: Exchange) -> str:
-    other = exchange.counterparty.name
-    hours = tr.hours(exchange.minutes)
-    if exchange.recorded_by == exchange.provider_id:
-        head = tr("Recorded: you gave {other} {hours}.", other=other, hours=hours)
-    else:
-        head = tr("Recorded: {other} gave you {hours}.", other=other, hours=hours)
-    lines = [head]
-    if exchange.description:
-        lines.append(tr("What: {what}", what=_what(exchange)))
-    lines.append(tr("It counts once {other} confirms it.", other=other))
-    return "\n".join(lines)
-
-
-def ask_text(tr: Translator, exchange: Exchange, timebank: Timebank) -> str:
-    recorder = exchange.recorder.name
-    hours = tr.hours(exchange.minutes)
-    if exchange.recorded_by == exchange.provider_id:
-        head = tr("{recorder} says they gave you {hours} of help.", recorder=recorder, hours=hours)
-    else:
-        head = tr("{recorder} says you gave them {hours} of help.", recorder=recorder, hours=hours)
-    lines = [head]
-    if exchange.description:
-        lines.append(tr("What: {what}", what=_what(exchange)))
-    lines.append(tr("Timebank: {title}", title=timebank.title))
-    lines.append(tr("Is this right? Once you confirm, the hours count."))
-    return "\n".join(lines)
-
-
-def _decision_buttons(tr: Translator, exchange: Exchange) -> list[InlineKeyboardButton]:
-    return [InlineKeyboardButton(tr("Confirm"), callback_data=f"x:c:{exchange.id}"),
-            InlineKeyboardButton(tr("Decline"), callback_data=f"x:d:{exchange.id}")]
-
-
-def ask_markup(tr: Translator, exchange: Exchange):
-    return messaging.keyboard(_decision_buttons(tr, exchange))
-
-
-def _cancel_keyboard(tr: Translator, exchange: Exchange):
-    return messaging.keyboard([InlineKeyboardButton(tr("Cancel"), callback_data=f"x:x:{exchange.id}")])
+    await ledger.set_messages(context.store, exchange.id, ask.chat_id if ask else None,
+                              ask.message_id if ask else None, receipt.chat_id, receipt.message_id)
+    return True
 
 
 async def _ask_counterparty(context: BotContext, exchange: Exchange, timebank: Timebank) -> Message | None:
-    """The Confirm / Decline request: privately, or in the group for them alone if Telegram refuses."""
+    """The Confirm / Decline request, privately. Telegram refusing, the group gets a short nudge
+    with their mention and a way into the private chat: never the amount or what it was."""
     counterparty = exchange.counterparty
     tr = context.runtime.tr_for_member(counterparty)
-    text = ask_text(tr, exchange, timebank)
-    sent = await messaging.send_private(context.runtime, context.bot, counterparty.user_id, text,
-                                        ask_markup(tr, exchange))
+    sent = await messaging.send_private(context.runtime, context.bot, counterparty.user_id,
+                                        views.confirmation_request(tr, exchange, timebank),
+                                        views.confirmation_markup(tr, exchange))
     if sent is not None:
         return sent
-    group_text = "\n".join([
-        tr("{who}, this is for you, and only you can answer it:", who=messaging.mention(counterparty)),
-        text,
-        tr("I cannot write to you privately yet: press Open private chat to get my messages there."),
-    ])
+    group_tr = context.runtime.tr_for_group(timebank)
     open_chat = InlineKeyboardButton(tr("Open private chat"),
                                      url=messaging.deep_link(context.bot, f"x{exchange.id}"))
-    return await messaging.send(context.bot, timebank.chat_id, group_text,
-                                markup=messaging.keyboard(_decision_buttons(tr, exchange), [open_chat]))
+    return await messaging.send(context.bot, timebank.chat_id,
+                                views.group_nudge(group_tr, exchange, messaging.mention(counterparty)),
+                                markup=messaging.keyboard([open_chat]))
 
 
-def outcome_text(tr: Translator, exchange: Exchange, viewer: Member, *, private: bool) -> str:
-    """How an exchange ended, told from one side. Balances only ever in a private chat."""
-    mine_is_provider = viewer.id == exchange.provider_id
-    other = (exchange.receiver if mine_is_provider else exchange.provider).name
-    hours = tr.hours(exchange.minutes)
-    if exchange.state == "confirmed":
-        text = (tr("Confirmed: you gave {other} {hours}.", other=other, hours=hours) if mine_is_provider
-                else tr("Confirmed: {other} gave you {hours}.", other=other, hours=hours))
-        if private:
-            me = exchange.provider if mine_is_provider else exchange.receiver
-            text += "\n" + tr("Your balance is now {balance}.", balance=tr.hours(me.balance, signed=True))
-    elif exchange.state == "declined":
-        text = (tr("You declined this exchange of {hours}. Nothing was counted.", hours=hours)
-                if viewer.id != exchange.recorded_by else
-                tr("{other} declined the exchange of {hours} you recorded. Nothing was counted.",
-                   other=other, hours=hours))
-    elif exchange.state == "cancelled":
-        text = (tr("You cancelled this exchange of {hours}. Nothing was counted.", hours=hours)
-                if viewer.id == exchange.recorded_by else
-                tr("{other} cancelled the exchange of {hours}. Nothing was counted.", other=other, hours=hours))
+# --- the guided flow -------------------------------------------------------------------------
+
+async def _start_flow(context: BotContext, here: Here, command: str, step: str, answers: dict, *,
+                      note: str | None = None) -> None:
+    """Ask the first missing thing in the private chat; in a group, only a pointer stays."""
+    flow = await flows.begin(context, here.user_id, command, step, here.user_id, here.timebank.id, answers)
+    asked = await ask_step(context, flow, note=note)
+    if here.private:
+        return
+    open_chat = InlineKeyboardButton(context.tr("Open private chat"), url=messaging.deep_link(context.bot, "f"))
+    text = (context.tr("I have asked you the rest in our private chat.") if asked else
+            context.tr("I cannot write to you privately yet. Press Open private chat and I will ask you the rest "
+                       "there."))
+    await answer(context, here, text, messaging.keyboard([open_chat]))
+
+
+async def ask_step(context: BotContext, flow: Flow, *, note: str | None = None) -> bool:
+    """Put the flow's current question on screen. False when the person cannot be reached privately."""
+    tr = context.runtime.tr_for_user(flow.user_id)
+    if context.runtime.can_dm(flow.user_id) is False:
+        return False
+    i_gave = flow.command == "gave"
+    if flow.step == "who":
+        question = (tr("Who did you give your time to? Send their @username or their member number, like #12.")
+                    if i_gave else
+                    tr("Who gave you their time? Send their @username or their member number, like #12."))
+        markup = None
+    elif flow.step == "minutes":
+        question = tr("How long was it? Press a button or type it, like 1.5 or 45 min.")
+        markup = messaging.keyboard(
+            [InlineKeyboardButton(tr.duration(m), callback_data=FlowButton(flow.id, f"m{m}").pack())
+             for m in QUICK_AMOUNTS[:3]],
+            [InlineKeyboardButton(tr.duration(m), callback_data=FlowButton(flow.id, f"m{m}").pack())
+             for m in QUICK_AMOUNTS[3:]])
     else:
-        text = tr("This exchange of {hours} expired before it was confirmed. Nothing was counted.", hours=hours)
-    if exchange.description:
-        text += "\n" + tr("What: {what}", what=_what(exchange))
-    return text
+        question = tr("What was it? Type a few words, or press Skip.")
+        skip = InlineKeyboardButton(tr("Skip"), callback_data=FlowButton(flow.id, "skip").pack())
+        markup = messaging.keyboard([skip])
+    text = lines(note, question) if note else question
+    try:
+        await flows.ask(context, flow, text, markup)
+    except Exception:
+        await context.runtime.set_can_dm(flow.user_id, False)
+        return False
+    return True
 
 
-_ACTIONS = {"c": ledger.confirm, "d": ledger.decline, "x": ledger.cancel}
+async def flow_answer(context: BotContext, flow: Flow, *, text: str | None = None, button: str | None = None,
+                      message: Message | None = None) -> None:
+    """One answer to /gave's or /received's questions: check it, keep it, ask the next or record."""
+    tr = context.tr
+    timebank = context.runtime.timebanks_by_id.get(flow.timebank_id or 0)
+    me = timebank and await member_store.by_user(context.store, timebank.id, flow.user_id)
+    if not timebank or not me:
+        await flows.end(context, flow)
+        await messaging.send(context.bot, flow.chat_id, refusal_text(tr, RuleError(Refusal.NOT_A_MEMBER)))
+        return
+    if flow.step == "who":
+        if text is None:
+            await ask_step(context, flow)
+            return
+        ref = await find_member(context.store, timebank.id, message, text)
+        if ref is None or ref.member is None:
+            await ask_step(context, flow, note=_unknown(tr, ref.named if ref else text))
+            return
+        if ref.member.id == me.id:
+            await ask_step(context, flow, note=refusal_text(tr, RuleError(Refusal.SELF_EXCHANGE)))
+            return
+        moved = await flows.advance(context, flow, "minutes", other=ref.member.id)
+        if moved:
+            await ask_step(context, moved)
+        return
+    if flow.step == "minutes":
+        try:
+            if button and button.startswith("m") and button[1:].isdigit():
+                minutes = int(button[1:])
+            elif text is not None:
+                minutes = rules.parse_minutes(text)
+            else:
+                raise RuleError(Refusal.AMOUNT_UNREADABLE)
+            rules.check_amount(minutes, timebank.max_exchange)
+        except RuleError as error:
+            await ask_step(context, flow, note=refusal_text(tr, error))
+            return
+        moved = await flows.advance(context, flow, "what", minutes=minutes)
+        if moved:
+            await ask_step(context, moved)
+        return
+    # "what": the last question; then it is recorded, once (the question's id is the source key).
+    description = "" if button == "skip" or text is None else text.strip()
+    if len(description) > views.MAX_DESCRIPTION:
+        await ask_step(context, flow, note=_too_long(tr))
+        return
+    other = await member_store.by_id(context.store, int(flow.answers["other"]))
+    if other is None or other.timebank_id != timebank.id:
+        await flows.end(context, flow)
+        await messaging.send(context.bot, flow.chat_id, refusal_text(tr, RuleError(Refusal.COUNTERPARTY_NOT_MEMBER)))
+        return
+    source = (flow.chat_id, flow.message_id) if flow.message_id else None
+    await flows.end(context, flow)
+    await _record(context, timebank, me, other, int(flow.answers["minutes"]), description,
+                  i_gave=flow.command == "gave", source=source, reply_chat=flow.chat_id, reply_to=None)
+
+
+# --- Confirm, Decline, Cancel ----------------------------------------------------------------
+
+_ACTIONS = {"confirm": ledger.confirm, "decline": ledger.decline, "cancel": ledger.cancel}
 
 
 async def exchange_button(update: Update, context: BotContext) -> None:
     """Confirm, Decline or Cancel. The database decides; the button is only a request."""
     query = update.callback_query
-    _, action, raw_id = query.data.split(":")
+    button = ExchangeButton.parse(query.data)
+    assert button is not None  # registered with ExchangeButton.matches
     try:
-        exchange = await _ACTIONS[action](context.store, int(raw_id), query.from_user.id, now())
+        exchange = await _ACTIONS[button.action](context.store, button.exchange_id, query.from_user.id, now())
     except RuleError as error:
-        await messaging.alert(query, refusal_text(context.tr, error))
         settled = error.exchange
-        if settled is not None and query.from_user.id in (settled.provider.user_id, settled.receiver.user_id):
+        mine = settled is not None and query.from_user.id in (settled.provider.user_id, settled.receiver.user_id)
+        own_balance = error.refusal is not Refusal.BELOW_FLOOR or await _is_receiver(context, button.exchange_id,
+                                                                                    query.from_user.id)
+        await messaging.alert(query, refusal_text(context.tr, error, own_balance=own_balance))
+        if settled is not None and mine:
             await _show_outcome_where_pressed(context, query.message, settled, query.from_user.id)
+        elif button.action == "confirm" and error.refusal not in (Refusal.NOT_YOURS_TO_CONFIRM, Refusal.NOT_FOUND,
+                                                                  Refusal.ALREADY_DECIDED):
+            await _tell_recorder_of_refusal(context, button.exchange_id, error)
         return
     await query.answer()
     await _announce(context, exchange, pressed_by=query.from_user.id, pressed=query.message)
 
 
-async def _show_outcome_where_pressed(context: BotContext, pressed: Message, exchange: Exchange,
+async def _is_receiver(context: BotContext, exchange_id: int, user_id: int) -> bool:
+    exchange = await ledger.get(context.store, exchange_id)
+    return exchange is not None and exchange.receiver.user_id == user_id
+
+
+async def _tell_recorder_of_refusal(context: BotContext, exchange_id: int, error: RuleError) -> None:
+    """A confirmation the rules refused: the one who recorded it hears why, in their own words."""
+    exchange = await ledger.get(context.store, exchange_id)
+    timebank = exchange and context.runtime.timebanks_by_id.get(exchange.timebank_id)
+    if exchange is None or timebank is None:
+        return
+    recorder = exchange.recorder
+    tr = context.runtime.tr_for_member(recorder)
+    text = lines(
+        tr("{other} could not confirm the {hours} you recorded:", other=exchange.counterparty.name,
+           hours=tr.hours(exchange.minutes)),
+        refusal_text(tr, error, own_balance=recorder.id == exchange.receiver_id),
+    )
+    await tell_member(context, recorder, text, timebank=timebank)
+
+
+def _plain_equal(message: object, text: str) -> bool:
+    return isinstance(message, Message) and message.text == messaging.plain(text) and not message.reply_markup
+
+
+async def _show_outcome_where_pressed(context: BotContext, pressed: object, exchange: Exchange,
                                       user_id: int) -> None:
+    if not isinstance(pressed, Message):
+        return
     viewer = exchange.provider if user_id == exchange.provider.user_id else exchange.receiver
     tr = context.runtime.tr_for_member(viewer)
-    await messaging.edit(context.bot, pressed.chat_id, pressed.message_id,
-                         outcome_text(tr, exchange, viewer, private=pressed.chat.type == "private"))
+    text = (views.outcome(tr, exchange, viewer, private=True) if is_private(pressed)
+            else views.settled_in_group(context.runtime.tr_for_group(
+                context.runtime.timebanks_by_id.get(exchange.timebank_id)), exchange))
+    if _plain_equal(pressed, text):
+        return  # already shows it: Telegram refuses an edit that changes nothing
+    await messaging.edit(context.bot, pressed.chat_id, pressed.message_id, text)
 
 
-async def _announce(context: BotContext, exchange: Exchange, *, pressed_by: int, pressed: Message) -> None:
+async def _announce(context: BotContext, exchange: Exchange, *, pressed_by: int, pressed: object) -> None:
     """Both sides hear the outcome: the messages with buttons are edited, the other side is told."""
     timebank = context.runtime.timebanks_by_id[exchange.timebank_id]
     bot = context.bot
     for member, chat_id, message_id in ((exchange.counterparty, exchange.ask_chat_id, exchange.ask_message_id),
                                         (exchange.recorder, exchange.receipt_chat_id, exchange.receipt_message_id)):
-        tr = context.runtime.tr_for_member(member)
-        await messaging.edit(bot, chat_id, message_id,
-                             outcome_text(tr, exchange, member, private=chat_id == member.user_id))
-    if pressed.message_id not in (exchange.ask_message_id, exchange.receipt_message_id) \
-            or pressed.chat_id not in (exchange.ask_chat_id, exchange.receipt_chat_id):
+        if chat_id == member.user_id:
+            text = views.outcome(context.runtime.tr_for_member(member), exchange, member, private=True)
+        elif member is exchange.counterparty:  # the group nudge: what happened stays private
+            text = views.settled_in_group(context.runtime.tr_for_group(timebank), exchange)
+        else:
+            text = views.outcome(context.runtime.tr_for_member(member), exchange, member, private=False)
+        await messaging.edit(bot, chat_id, message_id, text)
+    if not isinstance(pressed, Message) or (pressed.chat_id, pressed.message_id) not in (
+            (exchange.ask_chat_id, exchange.ask_message_id), (exchange.receipt_chat_id, exchange.receipt_message_id)):
         await _show_outcome_where_pressed(context, pressed, exchange, pressed_by)
     # The side that did not press gets a new message: Telegram does not notify about edits.
-    if pressed_by == exchange.counterparty.user_id:
-        other, their_chat = exchange.recorder, exchange.receipt_chat_id
-    else:
-        other, their_chat = exchange.counterparty, exchange.ask_chat_id
-    tr = context.runtime.tr_for_member(other)
-    text = outcome_text(tr, exchange, other, private=True)
+    other = exchange.recorder if pressed_by == exchange.counterparty.user_id else exchange.counterparty
+    text = views.outcome(context.runtime.tr_for_member(other), exchange, other, private=True)
     sent = await messaging.send_private(context.runtime, bot, other.user_id, text)
-    if sent is None and their_chat != timebank.chat_id:  # the edit in the group already told them
+    if sent is None:
         await tell_member(context, other, text, timebank=timebank)
 
 
-@in_timebank("pending")
-async def pending(context: BotContext, message: Message, timebank: Timebank) -> None:
-    tr = context.tr
-    me = await member_store.by_user(context.store, timebank.id, message.from_user.id)
+# --- /pending, /balance, /history, /stats --------------------------------------------------
+
+@timebank_command("pending", Who.FORMER)
+async def pending(context: BotContext, here: Here) -> None:
+    tr, me = context.tr, here.me
     if me is None:
-        await reply(context, message, refusal_text(tr, RuleError(Refusal.NOT_A_MEMBER)))
+        await answer(context, here, refusal_text(tr, RuleError(Refusal.NOT_A_MEMBER)))
         return
     for_me, mine = await ledger.pending_for(context.store, me.id, PENDING_LIMIT)
     if not for_me and not mine:
-        await send_personal(context, message, tr("Nothing is waiting: no exchanges to confirm."))
+        await send_personal(context, here, tr("Nothing is waiting: no exchanges to confirm."))
         return
-    lines, rows = [], []
+    parts: list[str] = []
+    rows = []
     if for_me:
-        lines.append("<b>" + tr("Waiting for your answer:") + "</b>")
+        parts.append(bold(tr("Waiting for your answer:")))
         for exchange in for_me:
-            lines.append(_pending_line(tr, exchange, me))
-            rows.append([InlineKeyboardButton(tr("Confirm #{id}", id=exchange.id), callback_data=f"x:c:{exchange.id}"),
-                         InlineKeyboardButton(tr("Decline #{id}", id=exchange.id), callback_data=f"x:d:{exchange.id}")])
+            parts.append(views.exchange_line(tr, exchange, me))
+            rows.append([
+                InlineKeyboardButton(tr("Confirm #{id}", id=exchange.id),
+                                     callback_data=ExchangeButton("confirm", exchange.id).pack()),
+                InlineKeyboardButton(tr("Decline #{id}", id=exchange.id),
+                                     callback_data=ExchangeButton("decline", exchange.id).pack())])
     if mine:
-        lines.append("<b>" + tr("Waiting for the other person:") + "</b>")
+        parts.append(bold(tr("Waiting for the other person:")))
         for exchange in mine:
-            lines.append(_pending_line(tr, exchange, me))
-            rows.append([InlineKeyboardButton(tr("Cancel #{id}", id=exchange.id), callback_data=f"x:x:{exchange.id}")])
-    await send_personal(context, message, "\n".join(lines), messaging.keyboard(*rows))
-
-
-def _pending_line(tr: Translator, exchange: Exchange, me: Member) -> str:
-    hours = tr.hours(exchange.minutes)
-    if exchange.provider_id == me.id:
-        line = tr("#{id}: you gave {other} {hours}", id=exchange.id, other=exchange.receiver.name, hours=hours)
-    else:
-        line = tr("#{id}: {other} gave you {hours}", id=exchange.id, other=exchange.provider.name, hours=hours)
-    if exchange.description:
-        line += " · " + html.escape(messaging.shorten(exchange.description, 60), quote=False)
-    return line
-
-
-def balance_text(tr: Translator, member: Member, title: str) -> str:
-    lines = [f"<b>{tr('Timebank: {title}', title=title)}</b>"]
-    if member.status == "pending":
-        lines.append(tr("Your membership is waiting for a coordinator's approval."))
-    elif member.status == "suspended":
-        lines.append(tr("Your membership is suspended."))
-    lines += [
-        tr("Balance: {balance}", balance=tr.hours(member.balance, signed=True)),
-        tr("Given: {given} · Received: {received}", given=tr.hours(member.given_minutes),
-           received=tr.hours(member.received_minutes)),
-        tr.plural("{count} exchange", "{count} exchanges", member.exchanges_count) + " · "
-        + tr.plural("{count} person helped", "{count} people helped", member.people_helped),
-    ]
-    return "\n".join(lines)
+            parts.append(views.exchange_line(tr, exchange, me))
+            rows.append([InlineKeyboardButton(tr("Cancel #{id}", id=exchange.id),
+                                              callback_data=ExchangeButton("cancel", exchange.id).pack())])
+    await send_personal(context, here, lines(*parts), messaging.keyboard(*rows))
 
 
 async def balance(update: Update, context: BotContext) -> None:
-    """In private: every timebank of mine. In a group: that timebank's, sent privately."""
+    """In private: every timebank of mine. In a group: that timebank's, sent privately.
+
+    A member who left still sees what the timebank keeps for them.
+    """
     message, tr = update.effective_message, context.tr
     timebanks = context.runtime.timebanks_by_id
     if is_private(message):
         mine = [m for m in await member_store.memberships(context.store, message.from_user.id)
-                if m.status != "left" and m.timebank_id in timebanks]
+                if m.timebank_id in timebanks]
     else:
         timebank = (await context.runtime.ensure_timebank(message.chat_id, message.chat.title or ""))[0]
         member = await member_store.by_user(context.store, timebank.id, message.from_user.id)
-        mine = [member] if member and member.status != "left" else []
+        mine = [member] if member else []
     if not mine:
         await reply(context, message, refusal_text(tr, RuleError(Refusal.NOT_A_MEMBER)))
         return
-    text = "\n\n".join(balance_text(tr, m, timebanks[m.timebank_id].title) for m in mine)
-    await send_personal(context, message, text)
-
-
-@in_timebank("history")
-async def history(context: BotContext, message: Message, timebank: Timebank) -> None:
-    me = await member_store.by_user(context.store, timebank.id, message.from_user.id)
-    if me is None:
-        await reply(context, message, refusal_text(context.tr, RuleError(Refusal.NOT_A_MEMBER)))
+    text = "\n\n".join(views.balance(tr, m, timebanks[m.timebank_id].title) for m in mine)
+    if is_private(message):
+        await reply(context, message, text)
         return
-    text, markup = await _history_page(context, context.tr, me, timebank, 0)
-    await send_personal(context, message, text, markup)
+    sent = await messaging.send_private(context.runtime, context.bot, message.from_user.id, text)
+    button = InlineKeyboardButton(tr("Open private chat"), url=messaging.deep_link(context.bot))
+    await reply(context, message, tr("I have sent it to you in our private chat.") if sent else tr(
+        "I cannot write to you privately yet. Open our private chat, press Start, then ask again."),
+        messaging.keyboard([button]))
+
+
+@timebank_command("history", Who.FORMER)
+async def history(context: BotContext, here: Here) -> None:
+    if here.me is None:
+        await answer(context, here, refusal_text(context.tr, RuleError(Refusal.NOT_A_MEMBER)))
+        return
+    text, markup = await _history_page(context, context.tr, here.me, here.timebank, 0)
+    await send_personal(context, here, text, markup)
 
 
 async def _history_page(context: BotContext, tr: Translator, me: Member, timebank: Timebank, offset: int):
     page = await ledger.history(context.store, me.id, offset, HISTORY_PAGE)
-    lines = [f"<b>{tr('Your exchanges in {title}', title=timebank.title)}</b>"]
+    parts: list[str] = [bold(tr("Your exchanges in {title}", title=timebank.title))]
     if not page.items:
-        lines.append(tr("No exchanges yet."))
+        parts.append(tr("No exchanges yet."))
     for exchange in page.items:
-        lines.append(tr("{date} · {line} · {state}", date=tr.date(exchange.created_at),
-                        line=_pending_line(tr, exchange, me), state=_state_name(tr, exchange.state)))
-    return "\n".join(lines), messaging.pager(tr, f"h:{timebank.id}", offset, HISTORY_PAGE, page.has_more)
-
-
-def _state_name(tr: Translator, state: str) -> str:
-    return {
-        "pending": tr("waiting"), "confirmed": tr("confirmed"), "declined": tr("declined"),
-        "cancelled": tr("cancelled"), "expired": tr("expired"), "reversed": tr("reversed"),
-    }[state]
+        parts.append(tr("{date} · {line} · {state}", date=tr.date(exchange.created_at),
+                        line=views.exchange_line(tr, exchange, me), state=views.state_name(tr, exchange.state)))
+    return lines(*parts), messaging.pager(tr, "h", timebank.id, offset, HISTORY_PAGE, page.has_more)
 
 
 async def history_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
-    _, timebank_id, offset = query.data.split(":")
-    timebank = context.runtime.timebanks_by_id.get(int(timebank_id))
+    button = PageButton.parse(query.data)
+    assert button is not None
+    timebank = context.runtime.timebanks_by_id.get(button.timebank_id)
     me = timebank and await member_store.by_user(context.store, timebank.id, query.from_user.id)
-    if not me:
+    if not timebank or not me:
         await messaging.alert(query, refusal_text(context.tr, RuleError(Refusal.NOT_A_MEMBER)))
         return
     await query.answer()
-    text, markup = await _history_page(context, context.tr, me, timebank, max(0, int(offset)))
+    text, markup = await _history_page(context, context.tr, me, timebank, button.offset)
     await messaging.edit(context.bot, query.message.chat_id, query.message.message_id, text, markup)
 
 
-@in_timebank("stats")
-async def stats(context: BotContext, message: Message, timebank: Timebank) -> None:
+@timebank_command("stats", Who.ANYONE)
+async def stats(context: BotContext, here: Here) -> None:
     tr = context.tr
-    figures = await ledger.stats(context.store, timebank.id, now())
-    text = "\n".join([
-        f"<b>{tr('Timebank: {title}', title=timebank.title)}</b>",
+    figures = await ledger.stats(context.store, here.timebank.id, now())
+    await answer(context, here, lines(
+        bold(tr("Timebank: {title}", title=here.timebank.title)),
         tr.plural("{count} member", "{count} members", figures.members),
         tr("Hours exchanged: {hours}", hours=tr.hours(figures.minutes_exchanged)),
         tr("This month: {hours}", hours=tr.hours(figures.minutes_this_month)),
         tr.plural("{count} exchange", "{count} exchanges", figures.exchanges),
         tr.plural("{count} pair of people have helped each other",
                   "{count} pairs of people have helped each other", figures.helper_pairs),
-    ])
-    await reply(context, message, text)
+    ))

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from telegram import ChatMember, InlineKeyboardButton, Message, Update, User
+from telegram import ChatMember, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
 from telegram.constants import ChatType
 
-from bot import messaging
+from bot import flows, messaging
+from bot.callbacks import LanguageButton, NewcomerButton
 from bot.context import BotContext
-from bot.i18n import N_, Translator
+from bot.i18n import Translator, bold, lines
+from handlers import views
 from handlers.common import current_timebank, is_private, reply
-from handlers.exchanges import ask_markup, ask_text, outcome_text
 from handlers.posts import show_post
 from storage import ledger
 from storage import members as member_store
@@ -21,29 +22,6 @@ from timebank.models import Member, Timebank
 
 log = logging.getLogger(__name__)
 
-# (command, description) in the order /help and Telegram's menu show them.
-MEMBER_COMMANDS = [
-    ("join", N_("Join this timebank")),
-    ("offer", N_("Offer your help")),
-    ("request", N_("Ask for help")),
-    ("browse", N_("See offers and requests")),
-    ("myposts", N_("Your offers and requests")),
-    ("gave", N_("Record time you gave")),
-    ("received", N_("Record time you received")),
-    ("pending", N_("Exchanges waiting for confirmation")),
-    ("balance", N_("Your balance")),
-    ("history", N_("Your exchanges")),
-    ("stats", N_("What the timebank has done together")),
-    ("language", N_("Choose your language")),
-    ("help", N_("What I can do")),
-    ("cancel", N_("Stop what you are doing")),
-]
-ADMIN_COMMANDS = [
-    ("approve", N_("Approve a new member")),
-    ("decline", N_("Decline a new member")),
-    ("suspend", N_("Suspend a member")),
-    ("reinstate", N_("Lift a suspension")),
-]
 ACTIVE_STATUSES = {ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER, ChatMember.RESTRICTED}
 
 
@@ -119,46 +97,40 @@ async def chat_migrated(update: Update, context: BotContext) -> None:
 
 
 async def start(update: Update, context: BotContext) -> None:
-    """Private welcome, and the deep links: j<timebank> join, x<exchange> answer one, p<post> see one."""
+    """/start without a deep link: a private welcome; in a group, what I can do."""
     message = update.effective_message
     if not is_private(message):
         await help_command(update, context)
         return
-    payload = context.args[0] if context.args else ""
-    runtime = context.runtime
-    for kept in await member_store.take_kept(context.store, message.from_user.id):
-        await messaging.send(context.bot, message.chat_id, kept)
-    if payload[:1] == "j" and payload[1:].isdigit() and int(payload[1:]) in runtime.timebanks_by_id:
-        await join_timebank(context, message, message.from_user, runtime.timebanks_by_id[int(payload[1:])])
-        return
-    if payload[:1] == "x" and payload[1:].isdigit():
-        await _show_exchange(context, message, int(payload[1:]))
-        return
-    if payload[:1] == "p" and payload[1:].isdigit():
-        await show_post(context, message, int(payload[1:]))
-        return
-    tr = context.tr
-    lines = [tr("Hello {name}! I help your community run its timebank: one hour of help given earns one "
+    runtime, tr = context.runtime, context.tr
+    parts = [tr("Hello {name}! I help your community run its timebank: one hour of help given earns one "
                 "hour of credit.", name=message.from_user.first_name)]
     mine = [m for m in await member_store.memberships(context.store, message.from_user.id) if m.status != "left"]
     for member in mine:
         timebank = runtime.timebanks_by_id.get(member.timebank_id)
         if timebank:
-            lines.append(tr("{title}: you are member #{number} ({status}).", title=timebank.title,
-                            number=member.number, status=status_name(tr, member.status)))
+            parts.append(tr("{title}: you are member #{number} ({status}).", title=timebank.title,
+                            number=member.number, status=views.status_name(tr, member.status)))
     if not mine:
-        lines.append(tr("To join, send /join in your community's Telegram group."))
-    lines.append(tr("Send /help to see what you can do."))
-    await reply(context, message, "\n".join(lines))
+        parts.append(tr("To join, send /join in your community's Telegram group."))
+    parts.append(tr("Send /help to see what you can do."))
+    await reply(context, message, lines(*parts))
 
 
-def status_name(tr: Translator, status: str) -> str:
-    return {"pending": tr("waiting for approval"), "active": tr("active"),
-            "suspended": tr("suspended"), "left": tr("left")}[status]
+async def start_join(update: Update, context: BotContext) -> None:
+    """Deep link j<timebank>: join from the welcome's Join button."""
+    message = update.effective_message
+    timebank = context.runtime.timebanks_by_id.get(int(context.matches[0][1]))
+    if timebank is None:
+        await start(update, context)
+        return
+    await join_timebank(context, message, message.from_user, timebank)
 
 
-async def _show_exchange(context: BotContext, message: Message, exchange_id: int) -> None:
-    exchange = await ledger.get(context.store, exchange_id)
+async def start_exchange(update: Update, context: BotContext) -> None:
+    """Deep link x<exchange>: see one exchange, and answer it if it waits for me."""
+    message = update.effective_message
+    exchange = await ledger.get(context.store, int(context.matches[0][1]))
     user_id = message.from_user.id
     if exchange is None or user_id not in (exchange.provider.user_id, exchange.receiver.user_id):
         await reply(context, message, context.tr("I could not find that exchange."))
@@ -167,11 +139,17 @@ async def _show_exchange(context: BotContext, message: Message, exchange_id: int
     tr = context.tr
     viewer = exchange.provider if user_id == exchange.provider.user_id else exchange.receiver
     if exchange.state == "pending" and viewer.id == exchange.counterparty.id:
-        await reply(context, message, ask_text(tr, exchange, timebank), ask_markup(tr, exchange))
+        await reply(context, message, views.confirmation_request(tr, exchange, timebank),
+                    views.confirmation_markup(tr, exchange))
     elif exchange.state == "pending":
         await reply(context, message, tr("Waiting for {other} to confirm.", other=exchange.counterparty.name))
     else:
-        await reply(context, message, outcome_text(tr, exchange, viewer, private=True))
+        await reply(context, message, views.outcome(tr, exchange, viewer, private=True))
+
+
+async def start_post(update: Update, context: BotContext) -> None:
+    """Deep link p<post>: a post's page, with how to reach its author."""
+    await show_post(context, update.effective_message, int(context.matches[0][1]))
 
 
 async def join(update: Update, context: BotContext) -> None:
@@ -209,10 +187,10 @@ async def join_timebank(context: BotContext, message: Message, user: User, timeb
         await notify_admins_of_newcomer(context, timebank, member)
 
 
-def decision_markup(tr: Translator, member: Member):
+def decision_markup(tr: Translator, member: Member) -> InlineKeyboardMarkup | None:
     return messaging.keyboard([
-        InlineKeyboardButton(tr("Approve"), callback_data=f"m:a:{member.id}"),
-        InlineKeyboardButton(tr("Decline"), callback_data=f"m:d:{member.id}"),
+        InlineKeyboardButton(tr("Approve"), callback_data=NewcomerButton("approve", member.id).pack()),
+        InlineKeyboardButton(tr("Decline"), callback_data=NewcomerButton("decline", member.id).pack()),
     ])
 
 
@@ -230,49 +208,60 @@ async def notify_admins_of_newcomer(context: BotContext, timebank: Timebank, mem
         admins = []
     reached = 0
     for admin in admins:
+        await member_store.note_admin(context.store, timebank.id, admin.id, now())
         tr = context.runtime.tr_for_user(admin.id, admin.language_code)
         sent = await messaging.send_private(context.runtime, context.bot, admin.id,
                                             newcomer_text(tr, member, timebank), decision_markup(tr, member))
         reached += sent is not None
     if not reached:
         tr = context.runtime.tr_for_group(timebank)
-        text = newcomer_text(tr, member, timebank) + "\n" + tr("An admin of this group can approve or decline.")
+        text = lines(newcomer_text(tr, member, timebank), tr("An admin of this group can approve or decline."))
         await messaging.send(context.bot, timebank.chat_id, text, markup=decision_markup(tr, member))
 
 
 async def help_command(update: Update, context: BotContext) -> None:
+    """What I can do: the command table, the admin part only for admins."""
     message, tr = update.effective_message, context.tr
-    lines = ["<b>" + tr("What I can do") + "</b>",
-             tr("Members swap time: one hour of help given earns one hour of credit.")]
-    lines += [f"/{name} — {tr(description)}" for name, description in MEMBER_COMMANDS]
+    table = context.runtime.commands
+    parts: list[str] = [bold(tr("What I can do")),
+                        tr("Members swap time: one hour of help given earns one hour of credit.")]
+    parts += [f"/{c.name} — {tr(c.description)}" for c in table if not c.admin]
     if await _is_admin_somewhere(context, message):
-        lines.append("<b>" + tr("For admins") + "</b>")
-        lines += [f"/{name} — {tr(description)}" for name, description in ADMIN_COMMANDS]
-    lines.append(tr("Refer to a member as @username, by their number like #12, or reply to their message."))
-    await reply(context, message, "\n".join(lines))
+        parts.append(bold(tr("For admins")))
+        parts += [f"/{c.name} — {tr(c.description)}" for c in table if c.admin]
+    parts.append(tr("Refer to a member as @username, by their number like #12, or reply to their message."))
+    await reply(context, message, lines(*parts))
 
 
 async def _is_admin_somewhere(context: BotContext, message: Message) -> bool:
     runtime, user_id = context.runtime, message.from_user.id
-    if not is_private(message):
-        return await runtime.is_admin(context.bot, message.chat_id, user_id)
-    for member in await member_store.memberships(context.store, user_id):
-        timebank = runtime.timebanks_by_id.get(member.timebank_id)
-        if timebank and await runtime.is_admin(context.bot, timebank.chat_id, user_id):
-            return True
-    return user_id in runtime.settings.bot_admins
+    if user_id in runtime.settings.bot_admins:
+        return True
+    try:
+        if not is_private(message):
+            return await runtime.is_admin(context.bot, message.chat_id, user_id)
+        timebank_ids = {m.timebank_id for m in await member_store.memberships(context.store, user_id)}
+        timebank_ids |= set(await member_store.admin_of(context.store, user_id))
+        for timebank_id in timebank_ids:
+            timebank = runtime.timebanks_by_id.get(timebank_id)
+            if timebank and await runtime.is_admin(context.bot, timebank.chat_id, user_id):
+                return True
+    except Exception:
+        log.warning("could not check admin status for /help", exc_info=True)
+    return False
 
 
 async def language(update: Update, context: BotContext) -> None:
     tr = context.tr
-    buttons = [[InlineKeyboardButton(tr.language_name(code), callback_data=f"l:{code}")]
+    buttons = [[InlineKeyboardButton(tr.language_name(code), callback_data=LanguageButton(code).pack())]
                for code in context.runtime.catalogs.languages]
     await reply(context, update.effective_message, tr("Choose your language:"), messaging.keyboard(*buttons))
 
 
 async def language_chosen(update: Update, context: BotContext) -> None:
     query = update.callback_query
-    code = context.runtime.catalogs.supported(query.data.split(":", 1)[1])
+    button = LanguageButton.parse(query.data)
+    code = context.runtime.catalogs.supported(button.code if button else None)
     if code is None:
         await messaging.alert(query, context.tr("That language is not available."))
         return
@@ -284,9 +273,10 @@ async def language_chosen(update: Update, context: BotContext) -> None:
 
 
 async def cancel(update: Update, context: BotContext) -> None:
-    had = context.user_data.pop("pending_command", None)
+    """/cancel: leave the guided flow in progress, if any."""
+    ended = await flows.cancel(context, update.effective_user.id)
     await reply(context, update.effective_message,
-                context.tr("Stopped.") if had else context.tr("There is nothing to stop."))
+                context.tr("Stopped.") if ended else context.tr("There is nothing to stop."))
 
 
 async def unknown(update: Update, context: BotContext) -> None:
@@ -295,4 +285,3 @@ async def unknown(update: Update, context: BotContext) -> None:
     text = message.text or ""
     if is_private(message) or text.split()[0].lower().endswith("@" + (context.bot.username or "").lower()):
         await reply(context, message, context.tr("I did not understand that. /help lists what I can do."))
-

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import html
-from dataclasses import replace
-
 from telegram import InlineKeyboardButton, Message, Update
 
 from bot import messaging
+from bot.callbacks import ClosePostButton, PageButton
 from bot.context import BotContext
-from bot.i18n import Translator
-from handlers.common import args_text, in_timebank, is_private, refusal_text, reply, send_personal
+from bot.i18n import Translator, bold, lines
+from handlers import views
+from handlers.common import Here, Who, answer, refusal_text, reply, send_personal, timebank_command
 from storage import members as member_store
 from storage import posts as post_store
 from storage.db import now
@@ -22,142 +21,129 @@ BROWSE_PAGE = 5
 MYPOSTS_LIMIT = 10
 
 
-@in_timebank("offer")
-async def offer(context: BotContext, message: Message, timebank: Timebank) -> None:
-    await _post(context, message, timebank, "offer")
+@timebank_command("offer")
+async def offer(context: BotContext, here: Here) -> None:
+    await _post(context, here, "offer")
 
 
-@in_timebank("request")
-async def request(context: BotContext, message: Message, timebank: Timebank) -> None:
-    await _post(context, message, timebank, "request")
+@timebank_command("request")
+async def request(context: BotContext, here: Here) -> None:
+    await _post(context, here, "request")
 
 
-async def _post(context: BotContext, message: Message, timebank: Timebank, kind: str) -> None:
-    tr, text = context.tr, args_text(message)
-    me = await member_store.by_user(context.store, timebank.id, message.from_user.id)
+async def _post(context: BotContext, here: Here, kind: str) -> None:
+    tr, text, me = context.tr, here.args, here.me
     try:
         rules.check_active(me.status if me else None)
     except RuleError as error:
-        await reply(context, message, refusal_text(tr, error))
+        await answer(context, here, refusal_text(tr, error))
         return
+    assert me is not None
     if not text:
-        await reply(context, message, tr("Write what you offer after the command, for example:\n"
-                                         "/offer Gardening, and help with houseplants") if kind == "offer" else
-                    tr("Write what you need after the command, for example:\n/request A lift to the surgery on Friday"))
+        await answer(context, here, tr("Write what you offer after the command, for example:\n"
+                                       "/offer Gardening, and help with houseplants") if kind == "offer" else
+                     tr("Write what you need after the command, for example:\n"
+                        "/request A lift to the surgery on Friday"))
         return
     if len(text) > messaging.MAX_USER_TEXT:
-        await reply(context, message, tr("Please keep it under {limit} characters.", limit=tr.number(messaging.MAX_USER_TEXT)))
+        await answer(context, here, tr("Please keep it under {limit} characters.",
+                                       limit=tr.number(messaging.MAX_USER_TEXT)))
         return
-    post, created = await post_store.create(context.store, timebank.id, me.id, kind, text,
-                                            (message.chat_id, message.message_id), now())
+    post, created = await post_store.create(context.store, here.timebank.id, me.id, kind, text, here.source, now())
     if not created and post.announce_message_id:
         return  # the same update again: posted once already
-    group_tr = context.runtime.tr_for_group(timebank)
+    group_tr = context.runtime.tr_for_group(here.timebank)
     announcement = await messaging.send(
-        context.bot, timebank.chat_id, announcement_text(group_tr, post),
+        context.bot, here.timebank.chat_id, views.post_card(group_tr, post),
         markup=_respond_markup(group_tr, context, post),
-        reply_to=None if is_private(message) else message.message_id)
+        reply_to=None if here.private or here.message is None else here.message.message_id)
     await post_store.set_announcement(context.store, post.id, announcement.chat_id, announcement.message_id)
-    if is_private(message):
-        await reply(context, message, tr("Your offer is posted in {title}.", title=timebank.title) if kind == "offer"
-                    else tr("Your request is posted in {title}.", title=timebank.title))
-
-
-def announcement_text(tr: Translator, post: Post) -> str:
-    head = (tr("Offer #{id} from {name} (#{number}):", id=post.id, name=post.author_name, number=post.author_number)
-            if post.kind == "offer" else
-            tr("Request #{id} from {name} (#{number}):", id=post.id, name=post.author_name,
-               number=post.author_number))
-    text = f"<b>{head}</b>\n" + html.escape(post.text, quote=False)
-    if post.status != "open":
-        text += "\n" + tr("(closed)")
-    return text
+    if here.private:
+        await answer(context, here, tr("Your offer is posted in {title}.", title=here.timebank.title)
+                     if kind == "offer" else tr("Your request is posted in {title}.", title=here.timebank.title))
 
 
 def _respond_markup(tr: Translator, context: BotContext, post: Post):
-    return messaging.keyboard([InlineKeyboardButton(tr("Respond"), url=messaging.deep_link(context.bot, f"p{post.id}"))])
+    return messaging.keyboard([InlineKeyboardButton(tr("Respond"),
+                                                    url=messaging.deep_link(context.bot, f"p{post.id}"))])
 
 
 async def show_post(context: BotContext, message: Message, post_id: int) -> None:
     """A post's page in private: what it is, and how to reach its author."""
     tr = context.tr
     post = await post_store.get(context.store, post_id)
-    if post is None or post.status != "open":
+    author = post and await member_store.by_id(context.store, post.author_id)
+    if post is None or post.status != "open" or author is None:
         await reply(context, message, tr("This offer or request is no longer open."))
         return
-    author = await member_store.by_id(context.store, post.author_id)
-    lines = [announcement_text(tr, post),
-             tr("To respond, write to {who}. After the help, record the time with /gave or /received.",
-                who=messaging.mention(author))]
-    await reply(context, message, "\n".join(lines))
+    await reply(context, message, lines(
+        views.post_card(tr, post),
+        tr("To respond, write to {who}. After the help, record the time with /gave or /received.",
+           who=messaging.mention(author))))
 
 
-@in_timebank("browse")
-async def browse(context: BotContext, message: Message, timebank: Timebank) -> None:
-    text, markup = await _browse_page(context, context.tr, timebank, 0)
-    await send_personal(context, message, text, markup)
+@timebank_command("browse", Who.ANYONE)
+async def browse(context: BotContext, here: Here) -> None:
+    text, markup = await _browse_page(context, context.tr, here.timebank, 0)
+    await send_personal(context, here, text, markup)
 
 
 async def _browse_page(context: BotContext, tr: Translator, timebank: Timebank, offset: int):
     page = await post_store.open_posts(context.store, timebank.id, now(), offset, BROWSE_PAGE)
-    lines = [f"<b>{tr('Offers and requests in {title}', title=timebank.title)}</b>"]
+    parts: list[str] = [bold(tr("Offers and requests in {title}", title=timebank.title))]
     if not page.items:
-        lines.append(tr("Nothing is open right now. Be the first: /offer or /request."))
+        parts.append(tr("Nothing is open right now. Be the first: /offer or /request."))
     for post in page.items:
-        post_view = replace(post, text=messaging.shorten(post.text, 300))
-        lines.append("")
-        lines.append(announcement_text(tr, post_view))
-        lines.append(tr("Respond: {link}", link=messaging.deep_link(context.bot, f"p{post.id}")))
-    return "\n".join(lines), messaging.pager(tr, f"b:{timebank.id}", offset, BROWSE_PAGE, page.has_more)
+        parts += ["", views.post_card(tr, post, limit=300),
+                  tr("Respond: {link}", link=messaging.deep_link(context.bot, f"p{post.id}"))]
+    return lines(*parts), messaging.pager(tr, "b", timebank.id, offset, BROWSE_PAGE, page.has_more)
 
 
 async def browse_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
-    _, timebank_id, offset = query.data.split(":")
-    timebank = context.runtime.timebanks_by_id.get(int(timebank_id))
-    if timebank is None:
+    button = PageButton.parse(query.data)
+    timebank = button and context.runtime.timebanks_by_id.get(button.timebank_id)
+    if not button or not timebank:
         await messaging.alert(query, context.tr("This offer or request is no longer open."))
         return
     await query.answer()
-    text, markup = await _browse_page(context, context.tr, timebank, max(0, int(offset)))
+    text, markup = await _browse_page(context, context.tr, timebank, button.offset)
     await messaging.edit(context.bot, query.message.chat_id, query.message.message_id, text, markup)
 
 
-@in_timebank("myposts")
-async def myposts(context: BotContext, message: Message, timebank: Timebank) -> None:
-    me = await member_store.by_user(context.store, timebank.id, message.from_user.id)
-    if me is None:
-        await reply(context, message, refusal_text(context.tr, RuleError(rules.Refusal.NOT_A_MEMBER)))
+@timebank_command("myposts")
+async def myposts(context: BotContext, here: Here) -> None:
+    if here.me is None:
+        await answer(context, here, refusal_text(context.tr, RuleError(rules.Refusal.NOT_A_MEMBER)))
         return
-    text, markup = await _myposts_view(context, context.tr, me.id, timebank)
-    await send_personal(context, message, text, markup)
+    text, markup = await _myposts_view(context, context.tr, here.me.id, here.timebank)
+    await send_personal(context, here, text, markup)
 
 
 async def _myposts_view(context: BotContext, tr: Translator, member_id: int, timebank: Timebank):
     posts = await post_store.open_by_author(context.store, member_id, now(), MYPOSTS_LIMIT)
     if not posts:
         return tr("You have no open offers or requests in {title}.", title=timebank.title), None
-    lines = [f"<b>{tr('Your open offers and requests in {title}', title=timebank.title)}</b>"]
-    rows = []
+    parts: list[str] = [bold(tr("Your open offers and requests in {title}", title=timebank.title))]
     for post in posts:
-        lines += ["", announcement_text(tr, replace(post, text=messaging.shorten(post.text, 300)))]
-        rows.append([InlineKeyboardButton(tr("Close #{id}", id=post.id), callback_data=f"p:c:{post.id}")])
-    return "\n".join(lines), messaging.keyboard(*rows)
+        parts += ["", views.post_card(tr, post, limit=300)]
+    return lines(*parts), messaging.keyboard(*[[views.close_post_button(tr, post)] for post in posts])
 
 
 async def close_button(update: Update, context: BotContext) -> None:
     """Close #id under /myposts: only the author's own open post closes; its announcement says so."""
     query = update.callback_query
-    post = await post_store.get(context.store, int(query.data.split(":")[2]))
+    button = ClosePostButton.parse(query.data)
+    post = button and await post_store.get(context.store, button.post_id)
     timebank = post and context.runtime.timebanks_by_id.get(post.timebank_id)
     me = timebank and await member_store.by_user(context.store, timebank.id, query.from_user.id)
-    closed = me and await post_store.close(context.store, post.id, me.id, now())
-    if not closed:
+    closed = post and me and await post_store.close(context.store, post.id, me.id, now())
+    if not closed or not timebank or not me:
         await messaging.alert(query, context.tr("Only the author can close this, and only while it is open."))
         return
     await query.answer(messaging.plain(context.tr("Closed.")))
     group_tr = context.runtime.tr_for_group(timebank)
     await messaging.edit(context.bot, closed.announce_chat_id, closed.announce_message_id,
-                         announcement_text(group_tr, closed))
+                         views.post_card(group_tr, closed))
     text, markup = await _myposts_view(context, context.tr, me.id, timebank)
     await messaging.edit(context.bot, query.message.chat_id, query.message.message_id, text, markup)

@@ -147,3 +147,29 @@ def take_kept(conn: sqlite3.Connection, user_id: int) -> list[str]:
     """Messages kept while we could not write to this person, oldest first; handed over once."""
     rows = conn.execute("DELETE FROM outbox WHERE user_id = ? RETURNING id, text", (user_id,)).fetchall()
     return [text for _, text in sorted(rows)]
+
+
+# --- admins ------------------------------------------------------------------------------
+
+@writer
+def note_admin(conn: sqlite3.Connection, timebank_id: int, user_id: int, now: int) -> None:
+    """Remember that Telegram said this person administers this timebank's group."""
+    conn.execute(
+        "INSERT INTO known_admins (timebank_id, user_id, seen_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (user_id, timebank_id) DO UPDATE SET seen_at = excluded.seen_at",
+        (timebank_id, user_id, now),
+    )
+
+
+@reader
+def admin_of(conn: sqlite3.Connection, user_id: int) -> list[int]:
+    """The timebanks whose group this person was seen administering."""
+    return [row[0] for row in conn.execute("SELECT timebank_id FROM known_admins WHERE user_id = ?", (user_id,))]
+
+
+@reader
+def pending_members(conn: sqlite3.Connection, timebank_id: int, limit: int) -> list[Member]:
+    """Newcomers waiting for a coordinator, oldest first (the status index)."""
+    rows = conn.execute(MEMBER_SELECT + "WHERE m.timebank_id = ? AND m.status = 'pending' ORDER BY m.id LIMIT ?",
+                        (timebank_id, limit)).fetchall()
+    return [from_row(Member, row) for row in rows]

@@ -9,7 +9,7 @@ import pytest
 from storage import ledger
 from storage import members as member_store
 from tests.conftest import GROUP
-from tests.harness import texts
+from tests.harness import button_url, buttons, texts
 
 
 async def balance_line(person) -> str:
@@ -121,33 +121,50 @@ async def test_the_same_update_delivered_twice_counts_once(world, community):
 
 async def test_only_the_counterparty_can_confirm(world, community):
     alice, bob, carol = community["alice"], community["bob"], community["carol"]
-    world.tg.set_started(bob.user_id, False)  # so the request goes to the group, where anyone can press
-    await alice.says("/gave @bob 2", GROUP)
+    world.tg.set_started(bob.user_id, False)  # so the group gets a nudge with a way into the private chat
+    await alice.says("/gave @bob 2 weeding", GROUP)
     in_group = world.tg.last_bot_message(GROUP)
-    assert "only you can answer it" in in_group["text"]
+    assert "only you can confirm it" in in_group["text"]
+    # Anyone could forge the Confirm button's data: only Bob's press counts.
+    exchange_id = int(button_url(in_group, "Open private chat").rsplit("x", 1)[1])
     for outsider in (carol, alice):
-        await outsider.press(in_group, "Confirm")
+        await world.feed(world.tg.callback_update(outsider.user_id, GROUP, in_group["message_id"],
+                                                  f"x:c:{exchange_id}", queue=False))
         assert world.tg.answered_callbacks()[-1]["text"] == \
             "Only the other person in this exchange can confirm or decline it."
     assert (await stored_member(world, alice)).balance == 0
-    await bob.press(in_group, "Confirm")
+    world.tg.set_started(bob.user_id, True)
+    await bob.says(f"/start x{exchange_id}")
+    await bob.press(bob.last(), "Confirm")
     assert (await stored_member(world, alice)).balance == 120
     edited = next(m for m in world.tg.bot_messages(GROUP) if m["message_id"] == in_group["message_id"])
-    assert edited["text"].startswith("Confirmed: Alice gave you 2 hours.")
-    assert "balance" not in edited["text"].lower()  # personal figures never go to the group
+    assert edited["text"] == "Thank you: this exchange is confirmed."  # what and how much stay private
+
+
+async def test_the_group_nudge_shows_no_amount_or_description(world, community):
+    alice, bob = community["alice"], community["bob"]
+    world.tg.set_started(bob.user_id, False)
+    await alice.says("/gave @bob 2 <secret> matter", GROUP)
+    nudge = world.tg.last_bot_message(GROUP)
+    assert "@bob" in nudge["text"] and "Alice" in nudge["text"]
+    assert "2 hours" not in nudge["text"] and "secret" not in nudge["text"]
+    assert "start=x" in button_url(nudge, "Open private chat")
+    assert not [b for b in buttons(nudge) if "callback_data" in b]
 
 
 @pytest.mark.parametrize("command, expected", [
     ("/gave @alice 2", "You cannot record an exchange with yourself."),
     ("/gave @bob 2.3", "Time is counted in quarter hours"),
-    ("/gave @bob abc", "I could not read that amount of time."),
+    ("/gave @bob abc", "I could not read how long from “abc”."),
+    ("/gave @bob 1 30 gardening", "I could not read how long from “1 30 gardening”."),
     ("/gave @bob 0", "The time must be more than zero"),
     ("/gave @bob -1", "The time must be more than zero"),
     ("/gave @bob 13", "One exchange can be at most 12 hours."),
     ("/gave @nobody_here 2", "I do not know @nobody_here in this timebank."),
     ("/gave #99 2", "I do not know #99 in this timebank."),
-    ("/gave", "Write who, how long and what"),
-    ("/gave @bob", "Write who, how long and what"),
+    ("/gave", "I have asked you the rest in our private chat."),
+    ("/gave @bob", "I have asked you the rest in our private chat."),
+    ("/gave bob 2", "Write who, how long and what"),
 ])
 async def test_bad_exchanges_are_refused_and_change_nothing(world, community, command, expected):
     alice = community["alice"]
@@ -188,17 +205,35 @@ async def test_suspension_after_recording_blocks_the_confirmation(world, communi
     assert (await stored_member(world, alice)).balance == 0
 
 
-async def test_a_confirmation_below_the_floor_is_refused(world, community):
+async def test_recording_below_the_floor_is_refused_at_once_without_showing_their_balance(world, community):
     alice, bob = community["alice"], community["bob"]
     await alice.says("/gave @bob 10", GROUP)
     await bob.press(bob.last(), "Confirm")
-    await alice.says("/gave @bob 0.25 one more thing", GROUP)
-    ask = bob.last()
-    await bob.press(ask, "Confirm")
-    refusal = world.tg.answered_callbacks()[-1]["text"]
-    assert refusal.startswith("This would take the balance of the person who received the help below")
+    sent = await alice.says("/gave @bob 0.25 one more thing", GROUP)
+    refusal = texts(sent)
+    assert "This would take the balance of the person who received the help below the lowest" in refusal
+    assert "-10 hours" in refusal and "Their balance" not in refusal  # the floor, never Bob's balance
+    assert await exchange_count(world) == 1
+    sent = await bob.says("/received @alice 0.25 one more thing", GROUP)
+    assert "This would take your balance below the lowest this timebank allows" in texts(sent)
     assert await balance_line(bob) == "Balance: -10 hours"
-    assert await balance_line(alice) == "Balance: +10 hours"
+
+
+async def test_a_confirmation_below_the_floor_is_refused_and_both_sides_hear_why(world, community):
+    alice, bob, carol = community["alice"], community["bob"], community["carol"]
+    await alice.says("/gave @bob 6", GROUP)
+    first = bob.last()
+    await carol.says("/gave @bob 6", GROUP)  # fine when recorded: Bob is at 0
+    second = bob.last()
+    await bob.press(first, "Confirm")
+    await bob.press(second, "Confirm")
+    refusal = world.tg.answered_callbacks()[-1]["text"]
+    assert refusal.startswith("This would take your balance below the lowest this timebank allows")
+    told = carol.last()["text"]
+    assert told.startswith("Bob could not confirm the 6 hours you recorded:")
+    assert "-6 hours" not in told  # Bob's balance is his own
+    assert await balance_line(bob) == "Balance: -6 hours"
+    assert await balance_line(carol) == "Balance: 0 hours"
 
 
 async def test_pending_lists_both_directions_with_buttons(world, community):

@@ -93,7 +93,7 @@ async def test_a_member_who_never_started_the_bot_is_asked_in_the_group_once(wor
     await alice.says("/gave @bob 2", GROUP)
     refused = [e for e in world.tg.errors if e[0] == "sendMessage" and e[1].get("chat_id") in (bob.user_id, str(bob.user_id))]
     assert len(refused) == 1  # remembered after the first 403: not retried on every message
-    asks = [m for m in world.tg.bot_messages(GROUP) if "only you can answer it" in m["text"]]
+    asks = [m for m in world.tg.bot_messages(GROUP) if "only you can confirm it" in m["text"]]
     assert len(asks) == 2
     assert "start=x" in [b for b in buttons(asks[0]) if "url" in b][0]["url"]
     # Once Bob opens the private chat, messages go there again.
@@ -106,7 +106,7 @@ async def test_a_member_who_blocked_the_bot_is_noted_and_still_reachable_in_the_
     alice, bob = community["alice"], community["bob"]
     world.tg.block(bob.user_id)
     await alice.says("/gave @bob 1", GROUP)
-    assert any("only you can answer it" in m["text"] for m in world.tg.bot_messages(GROUP))
+    assert any("only you can confirm it" in m["text"] for m in world.tg.bot_messages(GROUP))
     assert world.app.bot_data["runtime"].can_dm(bob.user_id) is False
 
 

@@ -96,6 +96,21 @@ class Post:
 
 
 @dataclass(frozen=True)
+class Flow:
+    """A guided command in progress: which command, which question is waiting, the answers so far."""
+
+    id: int
+    user_id: int
+    command: str
+    step: str
+    chat_id: int
+    timebank_id: int | None
+    answers: dict
+    message_id: int | None
+    message_buttons: bool = False
+
+
+@dataclass(frozen=True)
 class Stats:
     members: int
     minutes_exchanged: int
@@ -109,3 +124,32 @@ class Page:
     items: list
     offset: int
     has_more: bool
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One leg of a transfer: minutes into (+) or out of (−) an account."""
+
+    account_id: int
+    minutes: int
+    balance: int | None = None  # the account's balance right after the transfer, when its writer returns it
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Minutes moved between accounts of one timebank, in legs that sum to zero; never changed once written.
+
+    kind: 'exchange' (a confirmed exchange), 'grant' (community account → members),
+    'donation' (member → community account) or 'reversal' (every leg of `reverses_id` negated).
+    """
+
+    id: int
+    timebank_id: int
+    kind: str
+    actor_user_id: int  # Telegram user id of who did it; for an exchange, the one who confirmed
+    reason: str | None
+    exchange_id: int | None
+    post_id: int | None
+    reverses_id: int | None
+    created_at: int
+    legs: tuple[Entry, ...] = ()

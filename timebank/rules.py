@@ -36,6 +36,10 @@ class Refusal(enum.Enum):
     NOT_YOURS_TO_CANCEL = "not_yours_to_cancel"
     ALREADY_DECIDED = "already_decided"
     NOT_FOUND = "not_found"
+    AMOUNT_AMBIGUOUS = "amount_ambiguous"
+    UNBALANCED_TRANSFER = "unbalanced_transfer"  # legs that do not make a transfer (see check_legs)
+    ALREADY_REVERSED = "already_reversed"
+    NOT_REVERSIBLE = "not_reversible"            # a reversal is not reversed again: post a new transfer
 
 
 class RuleError(Exception):
@@ -54,20 +58,30 @@ class RuleError(Exception):
 _HOUR_WORDS = {"h", "hr", "hrs", "hour", "hours", "hora", "horas"}
 _MINUTE_WORDS = {"m", "min", "mins", "minute", "minutes", "minuto", "minutos"}
 _NUMBER = r"\d+(?:[.,]\d+)?"
-_HOURS_MINUTES = re.compile(r"^(\d+)\s*(?:h|:)\s*(\d{1,2})\s*(?:m|min|mins)?$")
+_HOUR = "|".join(sorted(_HOUR_WORDS, key=len, reverse=True))
+_MINUTE = "|".join(sorted(_MINUTE_WORDS, key=len, reverse=True))
+# 1h30, 1:30, 1 h 30, 1 hr 30 min, 1 hour 30 minutes, 2h15m
+_HOURS_MINUTES = re.compile(rf"^(\d+)\s*(?::|(?:{_HOUR})\b|(?:{_HOUR})(?=\d))\s*(\d{{1,2}})\s*(?:{_MINUTE})?$")
 _NUMBER_UNIT = re.compile(rf"^({_NUMBER})\s*([a-z]*)$")
+# Words for amounts without digits.
+_WORDS = {"half an hour": 30, "half hour": 30, "media hora": 30, "an hour": 60, "one hour": 60, "una hora": 60,
+          "a quarter of an hour": 15, "quarter of an hour": 15, "quarter hour": 15, "un cuarto de hora": 15,
+          "cuarto de hora": 15}
 
 
 def parse_minutes(text: str) -> int:
-    """Read an amount of time as people type it: `2`, `1.5`, `1,5`, `1h30`, `1:30`, `90m`, `45 min`.
+    """Read an amount of time as people type it: `2`, `1.5`, `1,5`, `1h30`, `1:30`, `90m`, `45 min`,
+    `1 h 30`, `1 hr 30 min`, `2 hours`, `half an hour`.
 
     Returns whole minutes, a positive multiple of 15. Raises RuleError otherwise.
     """
-    raw = text.strip().lower()
+    raw = " ".join(text.strip().lower().split())
     if re.match(r"^[-−]\s*\d", raw):
         raise RuleError(Refusal.AMOUNT_NOT_POSITIVE)
     minutes: float
-    if match := _HOURS_MINUTES.match(raw):
+    if raw in _WORDS:
+        minutes = _WORDS[raw]
+    elif match := _HOURS_MINUTES.match(raw):
         hours, mins = int(match.group(1)), int(match.group(2))
         if mins >= 60:
             raise RuleError(Refusal.AMOUNT_UNREADABLE)
@@ -165,22 +179,34 @@ def double_entry(provider_account: int, receiver_account: int, minutes: int) -> 
     return [(provider_account, minutes), (receiver_account, -minutes)]
 
 
-def split_amount(text: str) -> tuple[int | None, str]:
-    """The amount at the start of `text` (one or two words: `2`, `45 min`) and what follows.
+_LONGEST_AMOUNT = 5  # words: "a quarter of an hour", "1 hour 30 minutes"
 
-    (None, text) when no amount was written at all.
+
+def split_amount(text: str) -> tuple[int | None, str]:
+    """The amount at the start of `text` and what follows: `1 h 30 gardening` → (90, "gardening").
+
+    (None, text) when no amount was written at all. The longest reading wins; when what
+    follows it still looks like part of an amount (`1 30 gardening`), it is refused as
+    AMOUNT_AMBIGUOUS rather than guessed, so the person is asked.
     """
     words = text.split()
     if not words:
         return None, ""
-    if not looks_like_amount(words[0]):
+    if not looks_like_amount(words[0]) and not any(" ".join(words[:k]).lower() in _WORDS
+                                                   for k in range(2, _LONGEST_AMOUNT + 1)):
         raise RuleError(Refusal.AMOUNT_UNREADABLE)
-    if len(words) >= 2:
+    for length in range(min(_LONGEST_AMOUNT, len(words)), 0, -1):
         try:
-            return parse_minutes(f"{words[0]} {words[1]}"), " ".join(words[2:])
-        except RuleError:
-            pass
-    return parse_minutes(words[0]), " ".join(words[1:])
+            minutes = parse_minutes(" ".join(words[:length]))
+        except RuleError as error:
+            if error.refusal is Refusal.AMOUNT_UNREADABLE and length > 1:
+                continue  # not an amount this long: try a shorter reading
+            raise
+        rest = words[length:]
+        if rest and (looks_like_amount(rest[0]) or rest[0].lower() in _HOUR_WORDS | _MINUTE_WORDS):
+            raise RuleError(Refusal.AMOUNT_AMBIGUOUS)
+        return minutes, " ".join(rest)
+    raise RuleError(Refusal.AMOUNT_UNREADABLE)
 
 
 def check_active(status: str | None) -> None:
@@ -189,3 +215,55 @@ def check_active(status: str | None) -> None:
         raise RuleError(Refusal.NOT_A_MEMBER)
     if status != "active":
         raise RuleError(_SELF_REFUSAL[status])
+
+
+# --- transfers: the ledger's only movement ------------------------------------------------
+
+TRANSFER_KINDS = ("exchange", "grant", "donation", "reversal")
+
+
+def check_legs(legs: list[tuple[int, int]]) -> None:
+    """A transfer's legs (account, minutes): two or more accounts, each once, none zero, summing to zero."""
+    if len(legs) < 2 or len({account for account, _ in legs}) != len(legs):
+        raise RuleError(Refusal.UNBALANCED_TRANSFER)
+    if any(minutes == 0 for _, minutes in legs):
+        raise RuleError(Refusal.AMOUNT_NOT_POSITIVE)
+    if sum(minutes for _, minutes in legs) != 0:
+        raise RuleError(Refusal.UNBALANCED_TRANSFER)
+
+
+def check_transfer_amount(minutes: int) -> None:
+    """A grant or a donation: a positive number of quarter hours (no per-exchange limit: it is no exchange)."""
+    if minutes <= 0:
+        raise RuleError(Refusal.AMOUNT_NOT_POSITIVE)
+    if minutes % STEP_MINUTES:
+        raise RuleError(Refusal.AMOUNT_NOT_STEP)
+
+
+def check_grant_recipient(status: str | None) -> None:
+    """Hours from the community account go to active members of the timebank only."""
+    if status is None:
+        raise RuleError(Refusal.COUNTERPARTY_NOT_MEMBER)
+    if status != "active":
+        raise RuleError(_MEMBER_REFUSAL[status])
+
+
+def grant_legs(community_account: int, member_accounts: list[int], minutes: int) -> list[tuple[int, int]]:
+    """The community account pays every member the same minutes."""
+    return [(community_account, -minutes * len(member_accounts))] + [(account, minutes) for account in member_accounts]
+
+
+def donation_legs(member_account: int, community_account: int, minutes: int) -> list[tuple[int, int]]:
+    return [(member_account, -minutes), (community_account, minutes)]
+
+
+def check_reversible(kind: str, already_reversed: bool) -> None:
+    if kind == "reversal":
+        raise RuleError(Refusal.NOT_REVERSIBLE)
+    if already_reversed:
+        raise RuleError(Refusal.ALREADY_REVERSED)
+
+
+def reversal_legs(legs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Every leg negated: the accounts end where they were before the transfer."""
+    return [(account, -minutes) for account, minutes in legs]
