@@ -10,6 +10,7 @@ from telegram.error import Forbidden, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
+    ApplicationHandlerStop,
     BaseHandler,
     BaseRateLimiter,
     CallbackQueryHandler,
@@ -89,6 +90,10 @@ def handlers() -> list[BaseHandler]:
 async def note_user(update: Update, context: BotContext) -> None:
     """Before any handler: keep the person's name and language current. A private message
     means I can write back: messages kept while I could not are handed over first."""
+    query = update.callback_query
+    if query is not None and not context.runtime.first_sight_of_query(query.id):
+        # The same press delivered again: it was handled, and Telegram refuses a second answer.
+        raise ApplicationHandlerStop
     user = update.effective_user
     if user is None or user.is_bot:
         return
@@ -102,7 +107,8 @@ async def note_user(update: Update, context: BotContext) -> None:
 
 
 async def stale_button(update: Update, context: BotContext) -> None:
-    await messaging.alert(update.callback_query, context.tr("This button no longer works. Please send the command again."))
+    await messaging.alert(update.callback_query,
+                          context.tr("This button no longer works. Please send the command again."))
 
 
 async def on_error(update: object, context: BotContext) -> None:
@@ -153,6 +159,7 @@ def build_application(settings: Settings, *, rate_limiter: BaseRateLimiter | Non
         await runtime.load()
         application.bot_data["runtime"] = runtime
         # The menu is not needed to answer the first update: set it once running, off the start path.
+        assert application.job_queue is not None  # the job-queue extra is a dependency
         application.job_queue.run_once(lambda _context: set_commands(application), 0, name="set-commands")
 
     async def post_shutdown(application: Application) -> None:

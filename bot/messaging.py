@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Literal
 
@@ -89,14 +90,15 @@ def pager(tr: Callable[[str], str], kind: Literal["h", "b"], timebank_id: int, o
         nav.append(InlineKeyboardButton(tr("‹ Newer"),
                                         callback_data=PageButton(kind, timebank_id, max(0, offset - size)).pack()))
     if has_more:
-        nav.append(InlineKeyboardButton(tr("Older ›"), callback_data=PageButton(kind, timebank_id, offset + size).pack()))
+        nav.append(InlineKeyboardButton(tr("Older ›"),
+                                        callback_data=PageButton(kind, timebank_id, offset + size).pack()))
     return keyboard(nav)
 
 
 async def send(bot: Bot, chat_id: int, text: str, *, markup: InlineKeyboardMarkup | None = None,
                reply_to: int | None = None) -> Message:
     chunks = split_text(text)
-    message = None
+    message: Message | None = None
     for index, chunk in enumerate(chunks):
         last = index == len(chunks) - 1
         message = await bot.send_message(
@@ -105,7 +107,14 @@ async def send(bot: Bot, chat_id: int, text: str, *, markup: InlineKeyboardMarku
             reply_parameters=ReplyParameters(reply_to, allow_sending_without_reply=True)
             if reply_to and index == 0 else None,
         )
+    assert message is not None  # split_text returns at least one chunk
     return message
+
+
+# What each recently edited message was last set to: two presses at once would otherwise
+# both edit it to the same outcome, and Telegram refuses an edit that changes nothing.
+_LAST_EDITS: OrderedDict[tuple[int, int], tuple[str, object]] = OrderedDict()
+_LAST_EDITS_KEPT = 4096
 
 
 async def edit(bot: Bot, chat_id: int | None, message_id: int | None, text: str,
@@ -113,8 +122,15 @@ async def edit(bot: Bot, chat_id: int | None, message_id: int | None, text: str,
     """Edit a message we sent earlier; a message that is gone or unchanged is not an error."""
     if not chat_id or not message_id:
         return False
+    key, content = (chat_id, message_id), (split_text(text)[0], markup.to_json() if markup else None)
+    if _LAST_EDITS.get(key) == content:
+        return True
+    _LAST_EDITS[key] = content
+    _LAST_EDITS.move_to_end(key)
+    if len(_LAST_EDITS) > _LAST_EDITS_KEPT:
+        _LAST_EDITS.popitem(last=False)
     try:
-        await bot.edit_message_text(split_text(text)[0], chat_id, message_id, parse_mode=ParseMode.HTML,
+        await bot.edit_message_text(content[0], chat_id, message_id, parse_mode=ParseMode.HTML,
                                     link_preview_options=NO_PREVIEW, reply_markup=markup)
         return True
     except BadRequest as exc:

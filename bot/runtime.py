@@ -8,6 +8,7 @@ a group admin (asked of Telegram, kept briefly).
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from telegram import Bot, User
@@ -48,6 +49,16 @@ class Runtime:
     timebanks_by_id: dict[int, Timebank] = field(default_factory=dict)
     users: dict[int, tuple] = field(default_factory=dict)
     _admins: dict[tuple[int, int], tuple[bool, float]] = field(default_factory=dict)
+    _queries: OrderedDict[str, None] = field(default_factory=OrderedDict)
+
+    def first_sight_of_query(self, query_id: str) -> bool:
+        """False for a button press already seen (a redelivered update); remembers the last few thousand."""
+        if query_id in self._queries:
+            return False
+        self._queries[query_id] = None
+        if len(self._queries) > 4096:
+            self._queries.popitem(last=False)
+        return True
 
     async def load(self) -> None:
         for timebank in await timebank_store.all_timebanks(self.db):

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 TOKEN_RE = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{20,}$")
 
 
@@ -36,6 +37,13 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return frozenset(int(part) for part in re.split(r"[,\s]+", value.strip()) if part)
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _known_level(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().upper() not in LOG_LEVELS:
+            raise ValueError(f"use one of {', '.join(LOG_LEVELS)} (got {value!r})")
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("webhook_url", "webhook_secret", mode="before")
     @classmethod
@@ -67,11 +75,13 @@ def load_settings(*, require_token: bool = True, **overrides: object) -> Setting
         raise SettingsError(f"{name} is not valid: {err['msg']}.") from None
     if require_token and not settings.bot_token:
         raise SettingsError(
-            "BOT_TOKEN is not set: create a bot with @BotFather in Telegram, then set BOT_TOKEN=<the token it gives> in the environment or in .env."
+            "BOT_TOKEN is not set: create a bot with @BotFather in Telegram, then set BOT_TOKEN=<the token it "
+            "gives> in the environment or in .env."
         )
     if require_token and not TOKEN_RE.match(settings.bot_token):
         raise SettingsError(
-            "BOT_TOKEN does not look like a bot token (it should look like 123456789:AAE...); copy it again from @BotFather."
+            "BOT_TOKEN does not look like a bot token (it should look like 123456789:AAE...); copy it again "
+            "from @BotFather."
         )
     if settings.default_language.split("-")[0].lower() != settings.default_language:
         raise SettingsError("DEFAULT_LANGUAGE must be a language code such as en or es.")

@@ -12,8 +12,9 @@ from __future__ import annotations
 import enum
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
@@ -205,15 +206,17 @@ async def _run(context: BotContext, name: str, user_id: int, first_name: str, fu
     await command(context, here)
 
 
-def timebank_command(name: str, who: Who = Who.MEMBER) -> Callable[[Command], Callable[[Update, BotContext],
-                                                                                        Awaitable[None]]]:
+Handler = Callable[[Update, BotContext], Coroutine[Any, Any, None]]
+
+
+def timebank_command(name: str, who: Who = Who.MEMBER) -> Callable[[Command], Handler]:
     """A command that acts within one timebank: the group's, or in private the person's own.
 
     In private with several timebanks to choose from, it asks which with buttons (a flow
     kept in SQLite, so the question survives a restart) and runs when one is pressed.
     """
 
-    def decorate(command: Command) -> Callable[[Update, BotContext], Awaitable[None]]:
+    def decorate(command: Command) -> Handler:
         COMMANDS[name] = (command, who)
 
         @functools.wraps(command)

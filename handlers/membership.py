@@ -56,9 +56,9 @@ async def bot_membership_changed(update: Update, context: BotContext) -> None:
         if fresh:
             await _welcome_group(context, timebank)
     else:
-        timebank = await timebank_store.set_in_group(context.store, chat.id, False)
-        if timebank:
-            context.runtime.remember(timebank)
+        left = await timebank_store.set_in_group(context.store, chat.id, False)
+        if left:
+            context.runtime.remember(left)
 
 
 async def new_chat_members(update: Update, context: BotContext) -> None:
@@ -77,7 +77,7 @@ async def member_left(update: Update, context: BotContext) -> None:
         if update.chat_member.new_chat_member.status not in (ChatMember.LEFT, ChatMember.BANNED):
             return
     else:
-        chat, user = update.effective_chat, update.effective_message.left_chat_member
+        chat, user = update.effective_chat, update.effective_message.left_chat_member  # type: ignore[assignment]
     timebank = context.runtime.timebanks_by_chat.get(chat.id)
     if timebank is None or user.is_bot:
         return

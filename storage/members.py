@@ -40,7 +40,8 @@ def user_snapshots(conn: sqlite3.Connection) -> dict[int, tuple]:
     """What we last stored of each user, so unchanged users cost no write."""
     return {
         row[0]: tuple(row[1:])
-        for row in conn.execute("SELECT id, first_name, last_name, username, language_code, language, can_dm FROM users")
+        for row in conn.execute(
+            "SELECT id, first_name, last_name, username, language_code, language, can_dm FROM users")
     }
 
 
@@ -83,7 +84,9 @@ def join(conn: sqlite3.Connection, timebank_id: int, user_id: int, approval_requ
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (timebank_id, user_id, account_id, number, status, now, None if approval_required else now),
         )
-    return member_row(conn, "m.timebank_id = ? AND m.user_id = ?", (timebank_id, user_id)), True
+    member = member_row(conn, "m.timebank_id = ? AND m.user_id = ?", (timebank_id, user_id))
+    assert member is not None  # written just above, in this transaction
+    return member, True
 
 
 @reader
@@ -130,6 +133,7 @@ def set_status(conn: sqlite3.Connection, member_id: int, from_statuses: tuple[st
     if cur.rowcount != 1:
         return None
     member = member_row(conn, "m.id = ?", (member_id,))
+    assert member is not None  # updated just above, in this transaction
     conn.execute(
         "INSERT INTO audit (timebank_id, actor_id, action, member_id, detail, created_at) VALUES (?, ?, ?, ?, ?, ?)",
         (member.timebank_id, actor_id, action, member_id, detail, now),

@@ -26,8 +26,9 @@ def create(conn: sqlite3.Connection, timebank_id: int, author_id: int, kind: str
     if source is not None:
         row = conn.execute("SELECT id FROM posts WHERE source_chat_id = ? AND source_message_id = ?",
                            source).fetchone()
-        if row:
-            return _load(conn, row[0]), False
+        found = _load(conn, row[0]) if row else None
+        if found is not None:
+            return found, False
     days = conn.execute("SELECT post_days FROM timebanks WHERE id = ?", (timebank_id,)).fetchone()[0]
     chat, message = source if source else (None, None)
     cur = conn.execute(
@@ -35,7 +36,9 @@ def create(conn: sqlite3.Connection, timebank_id: int, author_id: int, kind: str
         "source_message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (timebank_id, author_id, kind, text, now, now + days * 86400, chat, message),
     )
-    return _load(conn, cur.lastrowid), True
+    post = _load(conn, cur.lastrowid or 0)
+    assert post is not None  # inserted just above, in this transaction
+    return post, True
 
 
 @writer

@@ -19,6 +19,7 @@ def from_row(cls: type[T], row: Any, prefix: str = "") -> T:
     plan = _PLANS.get(key)
     if plan is None:
         index = {name: i for i, name in enumerate(key[2])}
-        plan = [(f.name, index[prefix + f.name]) for f in fields(cls) if prefix + f.name in index]
+        plan = [(f.name, index[prefix + f.name]) for f in fields(cls)  # type: ignore[arg-type]  # T is a dataclass
+                if prefix + f.name in index]
         _PLANS[key] = plan
     return cls(**{name: row[i] for name, i in plan})

@@ -26,11 +26,13 @@ def ensure(conn: sqlite3.Connection, chat_id: int, title: str, now: int) -> tupl
     if existing:
         if existing.title != title or not existing.in_group:
             conn.execute("UPDATE timebanks SET title = ?, in_group = 1 WHERE id = ?", (title, existing.id))
-            existing = _get(conn, chat_id)
+            existing = _get(conn, chat_id) or existing
         return existing, False
     cur = conn.execute("INSERT INTO timebanks (chat_id, title, created_at) VALUES (?, ?, ?)", (chat_id, title, now))
     conn.execute("INSERT INTO accounts (timebank_id, kind) VALUES (?, 'community')", (cur.lastrowid,))
-    return _get(conn, chat_id), True
+    created = _get(conn, chat_id)
+    assert created is not None  # inserted just above, in this transaction
+    return created, True
 
 
 @reader

@@ -6,6 +6,7 @@ import pytest
 
 from bot.app import build_application
 from bot.fake_telegram import FakeTelegram
+from bot.i18n import Catalogs, Translator
 from bot.ratelimit import PacedRateLimiter
 from bot.settings import Settings
 from storage import ledger
@@ -51,12 +52,45 @@ async def assert_ledger_balanced(app) -> None:
         assert sums == {"balances": 0, "entries": 0, "mismatched_accounts": 0, "unbalanced_exchanges": 0}, sums
 
 
+def catalog_ids() -> dict[str, set[str]]:
+    """Every message id of each shipped catalog (plural entries by their singular)."""
+    catalogs = Catalogs("en")
+    found = {}
+    for code, translator in catalogs.translators.items():
+        ids = set()
+        for key in translator._t._catalog:  # type: ignore[attr-defined]
+            ids.add(key[0] if isinstance(key, tuple) else key)
+        found[code] = ids
+    return found
+
+
+CATALOG_IDS = catalog_ids()
+
+
+@pytest.fixture(autouse=True)
+def messages_used_are_in_every_catalog():
+    """What the code passes to the translator at run time must be in every catalog."""
+    Translator.used = set()
+    yield
+    used, Translator.used = Translator.used, None
+    for code, ids in CATALOG_IDS.items():
+        missing = sorted(m for m in used if m not in ids)
+        assert not missing, f"used at run time but missing from the {code} catalog: {missing}"
+
+
+def unexpected_refusals(tg: FakeTelegram) -> list:
+    """Requests Telegram would have refused, other than 403s (people who never started the bot)."""
+    return [(method, error) for method, _params, error in tg.errors if error.get("error_code") != 403]
+
+
 @pytest.fixture
-async def app(tg, tmp_path):
+async def app(request, tg, tmp_path):
     application = await start_app(make_settings(tg, tmp_path))
     yield application
     await assert_ledger_balanced(application)
     await stop_app(application)
+    if request.node.get_closest_marker("refusals_expected") is None:
+        assert unexpected_refusals(tg) == [], "the bot sent requests Telegram refuses"
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ def start_bot(tg: FakeTelegram, tmp_path: Path) -> subprocess.Popen:
         tg.wait_for(lambda t: any(method == "getUpdates" for method, _ in t.calls), timeout=20)
     except AssertionError:
         process.kill()
-        raise AssertionError(process.communicate()[0].decode())
+        raise AssertionError(process.communicate()[0].decode()) from None
     return process
 
 
@@ -110,12 +110,49 @@ def test_main_flow_survives_sigkill_and_restart(fake, tmp_path):
         stop(bot)
 
 
+def test_a_guided_gave_survives_sigkill_in_the_middle(fake, tmp_path):
+    tg = fake
+    ada = tg.add_user(31, "Ada", username="ada")
+    alice = tg.add_user(32, "Alice", username="alice")
+    bob = tg.add_user(33, "Bob", username="bob")
+    tg.add_group(GROUP, "Paxton Green Timebank", creator=ada["id"], members=[32, 33])
+    bot = start_bot(tg, tmp_path)
+    try:
+        tg.my_chat_member_update(GROUP, by_user_id=ada["id"])
+        newest(tg, GROUP, "Hello, Paxton Green Timebank!")
+        for person in (alice, bob):
+            tg.message_update(person["id"], GROUP, "/join")
+            press(tg, ada["id"], newest(tg, ada["id"], f"(@{person['username']})"), "Approve")
+            newest(tg, person["id"], "Good news")
+        tg.message_update(alice["id"], alice["id"], "/gave")
+        newest(tg, alice["id"], "Who did you give your time to?")
+        tg.message_update(alice["id"], alice["id"], "@bob")
+        how_long = newest(tg, alice["id"], "How long was it?")
+        tg.wait_until_consumed()
+    finally:
+        bot.send_signal(signal.SIGKILL)
+        bot.wait(timeout=10)
+
+    bot = start_bot(tg, tmp_path)
+    try:
+        press(tg, alice["id"], how_long, "1.5 hours")
+        newest(tg, alice["id"], "What was it?")
+        tg.message_update(alice["id"], alice["id"], "a lift to the surgery")
+        receipt = newest(tg, alice["id"], "Recorded: you gave Bob 1.5 hours.")
+        assert "a lift to the surgery" in receipt["text"]
+        press(tg, bob["id"], newest(tg, bob["id"], "Alice says they gave you 1.5 hours"), "Confirm")
+        newest(tg, alice["id"], "Confirmed: you gave Bob 1.5 hours.")
+    finally:
+        stop(bot)
+
+
 @pytest.mark.parametrize("env, says", [
     ({"BOT_TOKEN": ""}, "BOT_TOKEN is not set"),
     ({"BOT_TOKEN": "not-a-token"}, "BOT_TOKEN does not look like a bot token"),
     ({"DATABASE_URL": "postgres://localhost/timebank"}, "DATABASE_URL must look like sqlite:///"),
     ({"DATABASE_URL": "sqlite:////no/such/folder/timebank.sqlite3"}, "DATABASE_URL"),
     ({"DEFAULT_LANGUAGE": "xx"}, "DEFAULT_LANGUAGE"),
+    ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL"),
 ])
 def test_bad_settings_end_with_one_clear_line_and_exit_code_2(fake, tmp_path, env, says):
     result = subprocess.run([sys.executable, "-m", "bot"], cwd=tmp_path, env={**bot_env(fake, tmp_path), **env},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.i18n import Catalogs
 from tests.conftest import GROUP
 from tests.harness import buttons, texts
@@ -26,11 +28,23 @@ async def test_html_in_names_and_descriptions_goes_through_every_flow(world, com
     await alice.says("/history")
     await alice.says("/browse")
     assert world.tg.errors == []
-    everything = texts(world.tg.bot_messages(alice.user_id) + world.tg.bot_messages(tom.user_id)
-                       + world.tg.bot_messages(GROUP))
-    assert "<b>Tom & Jerry</b>" in everything
-    assert "<script>&" in everything
-    assert "<i>help</i> & <b>tea" in everything
+    messages = world.tg.bot_messages(alice.user_id) + world.tg.bot_messages(tom.user_id) + world.tg.bot_messages(GROUP)
+    # Each message on its own: escaped once, never twice (no "&amp;" or "&lt;" reaches a person).
+    for message in messages:
+        assert "&amp;" not in message["text"] and "&lt;" not in message["text"], message["text"]
+    assert any("<b>Tom & Jerry</b>" in m["text"] for m in messages)
+    assert any("<i>help</i> & <b>tea" in m["text"] for m in messages)
+    histories = [m for m in messages if m["text"].startswith("Your exchanges in")]
+    assert histories and all("<script>&" in m["text"] for m in histories)
+
+
+async def test_history_shows_a_description_exactly_as_typed(world, community):
+    alice, bob = community["alice"], community["bob"]
+    await alice.says("/gave @bob 1 tea & <cake>", GROUP)
+    await bob.press(bob.last(), "Confirm")
+    await alice.says("/history")
+    assert "tea & <cake>" in alice.last()["text"]
+    assert "&amp;" not in alice.last()["text"]
 
 
 async def test_a_spanish_member_gets_replies_and_buttons_in_spanish(world, community):
@@ -91,7 +105,8 @@ async def test_a_member_who_never_started_the_bot_is_asked_in_the_group_once(wor
     world.tg.set_started(bob.user_id, False)
     await alice.says("/gave @bob 1", GROUP)
     await alice.says("/gave @bob 2", GROUP)
-    refused = [e for e in world.tg.errors if e[0] == "sendMessage" and e[1].get("chat_id") in (bob.user_id, str(bob.user_id))]
+    refused = [e for e in world.tg.errors
+               if e[0] == "sendMessage" and e[1].get("chat_id") in (bob.user_id, str(bob.user_id))]
     assert len(refused) == 1  # remembered after the first 403: not retried on every message
     asks = [m for m in world.tg.bot_messages(GROUP) if "only you can confirm it" in m["text"]]
     assert len(asks) == 2
@@ -110,6 +125,7 @@ async def test_a_member_who_blocked_the_bot_is_noted_and_still_reachable_in_the_
     assert world.app.bot_data["runtime"].can_dm(bob.user_id) is False
 
 
+@pytest.mark.refusals_expected
 async def test_flood_control_is_waited_out(world, community):
     alice = community["alice"]
     world.tg.fail_next("sendMessage", error_code=429, retry_after=1)
