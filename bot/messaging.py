@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Literal
@@ -111,9 +112,10 @@ async def send(bot: Bot, chat_id: int, text: str, *, markup: InlineKeyboardMarku
     return message
 
 
-# What each recently edited message was last set to: two presses at once would otherwise
-# both edit it to the same outcome, and Telegram refuses an edit that changes nothing.
-_LAST_EDITS: OrderedDict[tuple[int, int], tuple[str, object]] = OrderedDict()
+# What each recently edited message was last set to, per bot: two presses at once would
+# otherwise both edit it to the same outcome, and Telegram refuses an edit that changes nothing.
+_LAST_EDITS: weakref.WeakKeyDictionary[Bot, OrderedDict[tuple[int, int], tuple[str, object]]] = \
+    weakref.WeakKeyDictionary()
 _LAST_EDITS_KEPT = 4096
 
 
@@ -123,12 +125,13 @@ async def edit(bot: Bot, chat_id: int | None, message_id: int | None, text: str,
     if not chat_id or not message_id:
         return False
     key, content = (chat_id, message_id), (split_text(text)[0], markup.to_json() if markup else None)
-    if _LAST_EDITS.get(key) == content:
+    last_edits = _LAST_EDITS.setdefault(bot, OrderedDict())
+    if last_edits.get(key) == content:
         return True
-    _LAST_EDITS[key] = content
-    _LAST_EDITS.move_to_end(key)
-    if len(_LAST_EDITS) > _LAST_EDITS_KEPT:
-        _LAST_EDITS.popitem(last=False)
+    last_edits[key] = content
+    last_edits.move_to_end(key)
+    if len(last_edits) > _LAST_EDITS_KEPT:
+        last_edits.popitem(last=False)
     try:
         await bot.edit_message_text(content[0], chat_id, message_id, parse_mode=ParseMode.HTML,
                                     link_preview_options=NO_PREVIEW, reply_markup=markup)

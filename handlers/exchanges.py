@@ -21,7 +21,7 @@ from handlers.common import (
     tell_member,
     timebank_command,
 )
-from handlers.refs import find_member
+from handlers.refs import Reference, find_member
 from storage import ledger
 from storage import members as member_store
 from storage.db import now
@@ -141,11 +141,10 @@ async def _ask_counterparty(context: BotContext, exchange: Exchange, timebank: T
                                         views.confirmation_markup(tr, exchange))
     if sent is not None:
         return sent
-    group_tr = context.runtime.tr_for_group(timebank)
     open_chat = InlineKeyboardButton(tr("Open private chat"),
                                      url=messaging.deep_link(context.bot, f"x{exchange.id}"))
-    return await messaging.send(context.bot, timebank.chat_id,
-                                views.group_nudge(group_tr, exchange, messaging.mention(counterparty)),
+    return await messaging.send(context.bot, timebank.chat_id,  # addressed to them: in their language
+                                views.group_nudge(tr, exchange, messaging.mention(counterparty)),
                                 markup=messaging.keyboard([open_chat]))
 
 
@@ -172,9 +171,10 @@ async def ask_step(context: BotContext, flow: Flow, *, note: str | None = None) 
         return False
     i_gave = flow.command == "gave"
     if flow.step == "who":
-        question = (tr("Who did you give your time to? Send their @username or their member number, like #12.")
-                    if i_gave else
-                    tr("Who gave you their time? Send their @username or their member number, like #12."))
+        question = (tr("Who did you give your time to? Send their name, their @username or their member "
+                       "number, like #12.") if i_gave else
+                    tr("Who gave you their time? Send their name, their @username or their member number, "
+                       "like #12."))
         markup = None
     elif flow.step == "minutes":
         question = tr("How long was it? Press a button or type it, like 1.5 or 45 min.")
@@ -211,8 +211,15 @@ async def flow_answer(context: BotContext, flow: Flow, *, text: str | None = Non
             await ask_step(context, flow)
             return
         ref = await find_member(context.store, timebank.id, message, text)
-        if ref is None or ref.member is None:
-            await ask_step(context, flow, note=_unknown(tr, ref.named if ref else text))
+        if ref is None:  # a plain name, as people write it: taken when it names exactly one member
+            named = await member_store.by_name(context.store, timebank.id, text)
+            if len(named) > 1:
+                await ask_step(context, flow, note=tr("More than one member is called {name}: send their "
+                                                      "@username or member number instead.", name=text))
+                return
+            ref = Reference(named[0] if named else None, "", text)
+        if ref.member is None:
+            await ask_step(context, flow, note=_unknown(tr, ref.named))
             return
         if ref.member.id == me.id:
             await ask_step(context, flow, note=refusal_text(tr, RuleError(Refusal.SELF_EXCHANGE)))

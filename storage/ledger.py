@@ -575,16 +575,15 @@ def audit_sums(conn: sqlite3.Connection, timebank_id: int) -> dict:
         "SELECT (tb.minutes_exchanged != x.minutes) + (tb.exchanges_confirmed != x.n) + (mo.minutes != x.minutes) "
         "     + (mo.n != x.n) + (tb.helper_pairs != pairs.n) FROM timebanks tb, x, mo, pairs WHERE tb.id = ?1",
         (timebank_id,)).fetchone() or (0,))[0]
-    # Who helped whom: one row per pair with confirmed exchanges, holding their sums.
+    # Who helped whom: exactly one row per pair with confirmed exchanges, holding their sums
+    # (rows of either side that find no equal row on the other).
     mismatched += conn.execute(
-        "SELECT count(*) FROM helped h JOIN members m ON m.id = h.provider_id WHERE m.timebank_id = ?1 AND "
-        "(h.minutes, h.exchanges) IS NOT (SELECT coalesce(sum(minutes), 0), count(*) FROM exchanges "
-        "  WHERE provider_id = h.provider_id AND receiver_id = h.receiver_id AND state = 'confirmed')",
-        (timebank_id,)).fetchone()[0]
-    mismatched += conn.execute(
-        "SELECT count(*) FROM (SELECT DISTINCT provider_id, receiver_id FROM exchanges "
-        "  WHERE timebank_id = ?1 AND state = 'confirmed') x WHERE NOT EXISTS "
-        "(SELECT 1 FROM helped WHERE provider_id = x.provider_id AND receiver_id = x.receiver_id)",
+        "WITH pair AS (SELECT provider_id, receiver_id, sum(minutes) AS minutes, count(*) AS n FROM exchanges "
+        "              WHERE timebank_id = ?1 AND state = 'confirmed' GROUP BY provider_id, receiver_id) "
+        "SELECT (SELECT count(*) FROM helped h JOIN members m ON m.id = h.provider_id WHERE m.timebank_id = ?1) "
+        "     + (SELECT count(*) FROM pair) "
+        "     - 2 * (SELECT count(*) FROM pair JOIN helped h ON h.provider_id = pair.provider_id "
+        "            AND h.receiver_id = pair.receiver_id AND h.minutes = pair.minutes AND h.exchanges = pair.n)",
         (timebank_id,)).fetchone()[0]
 
     unbalanced = conn.execute(

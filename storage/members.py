@@ -177,3 +177,17 @@ def pending_members(conn: sqlite3.Connection, timebank_id: int, limit: int) -> l
     rows = conn.execute(MEMBER_SELECT + "WHERE m.timebank_id = ? AND m.status = 'pending' ORDER BY m.id LIMIT ?",
                         (timebank_id, limit)).fetchall()
     return [from_row(Member, row) for row in rows]
+
+
+@reader
+def by_name(conn: sqlite3.Connection, timebank_id: int, name: str, limit: int = 2) -> list[Member]:
+    """Members of this timebank (not left) whose first name or full name is `name`, ignoring case.
+
+    Asked only when someone types a name in answer to "who?", never per message.
+    """
+    rows = conn.execute(
+        MEMBER_SELECT + "WHERE m.timebank_id = ?1 AND m.status != 'left' AND (u.first_name = ?2 COLLATE NOCASE "
+        "OR (u.first_name || ' ' || coalesce(u.last_name, '')) = ?2 COLLATE NOCASE) ORDER BY m.id LIMIT ?3",
+        (timebank_id, name.strip(), limit),
+    ).fetchall()
+    return [from_row(Member, row) for row in rows]

@@ -17,7 +17,7 @@ async def test_gave_without_arguments_is_guided_to_the_end(world, community):
     alice, bob = community["alice"], community["bob"]
     await alice.says("/gave")
     assert alice.last()["text"].startswith("Who did you give your time to?")
-    await alice.says("@bob")
+    await alice.says("bob")  # a plain name is enough when only one member has it
     how_long = alice.last()
     assert how_long["text"].startswith("How long was it?")
     assert [b["text"] for b in buttons(how_long)] == ["30 minutes", "1 hour", "1.5 hours", "2 hours", "3 hours"]
@@ -57,6 +57,12 @@ async def test_wrong_answers_are_explained_and_asked_again(world, community):
     assert "Who did you give your time to?" in alice.last()["text"]
     await alice.says("@alice")
     assert "You cannot record an exchange with yourself." in alice.last()["text"]
+    world.person("Bob", username="bob_two")  # a second Bob: the name alone is no longer enough
+    world.tg.set_member_status(GROUP, world._next_id, "member")
+    await world.send(world._next_id, GROUP, "/join")
+    await community["ada"].press(world.tg.last_bot_message(community["ada"].user_id), "Approve")
+    await alice.says("Bob")
+    assert "More than one member is called Bob" in alice.last()["text"]
     await alice.says("#2")
     await alice.says("lots")
     assert "I could not read that amount of time." in alice.last()["text"]
