@@ -114,8 +114,8 @@ async def send(bot: Bot, chat_id: int, text: str, *, markup: InlineKeyboardMarku
 
 # What each recently edited message was last set to, per bot: two presses at once would
 # otherwise both edit it to the same outcome, and Telegram refuses an edit that changes nothing.
-_LAST_EDITS: weakref.WeakKeyDictionary[Bot, OrderedDict[tuple[int, int], tuple[str, object]]] = \
-    weakref.WeakKeyDictionary()
+# Keyed by the bot object's identity (PTB's Bot compares equal by token), dropped with it.
+_LAST_EDITS: dict[int, OrderedDict[tuple[int, int], tuple[str, object]]] = {}
 _LAST_EDITS_KEPT = 4096
 
 
@@ -125,7 +125,10 @@ async def edit(bot: Bot, chat_id: int | None, message_id: int | None, text: str,
     if not chat_id or not message_id:
         return False
     key, content = (chat_id, message_id), (split_text(text)[0], markup.to_json() if markup else None)
-    last_edits = _LAST_EDITS.setdefault(bot, OrderedDict())
+    last_edits = _LAST_EDITS.get(id(bot))
+    if last_edits is None:
+        last_edits = _LAST_EDITS[id(bot)] = OrderedDict()
+        weakref.finalize(bot, _LAST_EDITS.pop, id(bot), None)
     if last_edits.get(key) == content:
         return True
     last_edits[key] = content

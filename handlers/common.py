@@ -113,6 +113,14 @@ def refusal_text(tr: Translator, error: RuleError, *, own_balance: bool = True) 
         return tr("Only the person who recorded this exchange can cancel it.")
     if r is Refusal.ALREADY_DECIDED:
         return tr("This exchange was already settled; nothing has changed.")
+    if r is Refusal.AMOUNT_AMBIGUOUS:
+        return tr("I could not tell where the time ends and the description begins. Write it like 1.5 or 1h30.")
+    if r is Refusal.ALREADY_REVERSED:
+        return tr("This was already reversed; nothing has changed.")
+    if r is Refusal.NOT_REVERSIBLE:
+        return tr("A reversal cannot be reversed. Record the hours again instead.")
+    if r is Refusal.UNBALANCED_TRANSFER:
+        return tr("Those hours do not add up, so nothing was recorded.")
     return tr("I could not find that.")
 
 

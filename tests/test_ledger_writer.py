@@ -336,3 +336,9 @@ def test_the_audit_notices_a_broken_ledger(bank):
     assert bank.audit() == {"balances": 0, "entries": 15, "mismatched_accounts": 2, "unbalanced_exchanges": 1}
     conn.execute("UPDATE members SET given_minutes = 0 WHERE id = ?", (bank.members["Alice"].id,))
     assert bank.audit()["mismatched_accounts"] == 3
+    conn.execute("UPDATE helped SET minutes = minutes + 15")  # the row, and the pair without its row
+    assert bank.audit()["mismatched_accounts"] == 5
+    conn.execute("UPDATE timebanks SET helper_pairs = 2 WHERE id = ?", (bank.id,))
+    assert bank.audit()["mismatched_accounts"] == 6
+    conn.execute("UPDATE exchanges SET state = 'declined'")  # a confirmed exchange's transfer without it
+    assert bank.audit()["unbalanced_exchanges"] == 2

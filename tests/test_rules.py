@@ -10,6 +10,8 @@ from timebank.rules import Refusal, RuleError
     ("2", 120), ("1.5", 90), ("1,5", 90), ("1h30", 90), ("1:30", 90), ("90m", 90), ("45 min", 45),
     ("0.25", 15), ("2h", 120), ("2 hours", 120), ("1 hora", 60), ("30 minutos", 30), ("12", 720),
     (" 3 ", 180), ("1H15", 75),
+    ("1 h 30", 90), ("1 hr 30 min", 90), ("1 hour 30", 90), ("1 hour 30 minutes", 90), ("2h15m", 135),
+    ("half an hour", 30), ("media hora", 30), ("1 hora 30 minutos", 90),
 ])
 def test_amounts_people_type_are_read_as_minutes(typed, minutes):
     assert rules.parse_minutes(typed) == minutes
@@ -30,6 +32,24 @@ def test_unreadable_or_off_grid_amounts_are_refused(typed, refusal):
     with pytest.raises(RuleError) as caught:
         rules.parse_minutes(typed)
     assert caught.value.refusal is refusal
+
+
+@pytest.mark.parametrize("typed, minutes, rest", [
+    ("1 h 30 gardening", 90, "gardening"),
+    ("1 hr 30 min gardening", 90, "gardening"),
+    ("1 hour 30 a lift", 90, "a lift"),
+    ("2 hours weeding", 120, "weeding"),
+    ("half an hour tea", 30, "tea"),
+])
+def test_spaced_amounts_are_read_whole_not_cut_after_the_first_word(typed, minutes, rest):
+    assert rules.split_amount(typed) == (minutes, rest)
+
+
+@pytest.mark.parametrize("typed", ["1 30 gardening", "2 3 chairs", "1 h 30 30 tea"])
+def test_an_amount_that_could_be_read_two_ways_is_not_guessed(typed):
+    with pytest.raises(RuleError) as caught:
+        rules.split_amount(typed)
+    assert caught.value.refusal in (Refusal.AMOUNT_AMBIGUOUS, Refusal.AMOUNT_UNREADABLE)
 
 
 def test_amount_and_description_are_split_where_the_amount_ends():
