@@ -9,8 +9,12 @@ from bot.settings import SettingsError, load_settings
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["sandbox"]:
+        from bot.sandbox import main as sandbox
+
+        return sandbox(argv[1:])
     if argv:
-        print(f"usage: python -m bot  (unknown argument {argv[0]!r})", file=sys.stderr)
+        print(f"usage: python -m bot [sandbox]  (unknown argument {argv[0]!r})", file=sys.stderr)
         return 2
     try:
         settings = load_settings()
