@@ -35,6 +35,7 @@ from bot.callbacks import (
 from bot.commands import COMMANDS, table
 from bot.context import BotContext
 from bot.i18n import Catalogs
+from bot.processor import PerPersonUpdateProcessor
 from bot.ratelimit import PacedRateLimiter
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -174,8 +175,9 @@ def build_application(settings: Settings, *, rate_limiter: BaseRateLimiter | Non
         .base_file_url(settings.bot_api_base_url.replace("/bot", "/file/bot"))
         .context_types(ContextTypes(context=BotContext))
         .rate_limiter(rate_limiter if rate_limiter is not None else default_rate_limiter())
-        # One slow reply must not hold up everyone else; the database, not the order, keeps money right.
-        .concurrent_updates(CONCURRENT_UPDATES)
+        # One slow reply must not hold up everyone else, and one person's updates run in order,
+        # one at a time: a guided flow never sees two answers at once.
+        .concurrent_updates(PerPersonUpdateProcessor(CONCURRENT_UPDATES))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
         .build()

@@ -99,8 +99,10 @@ class Translator:
     def date(self, timestamp: int) -> str:
         return format_date(datetime.fromtimestamp(timestamp, tz=UTC), format="medium", locale=self.locale)
 
-    def language_name(self, code: str) -> str:
-        return (Locale.parse(code).get_display_name(code) or code).capitalize()
+    def language_name(self, code: str, *, in_sentence: bool = False) -> str:
+        """The language's own name: "Español" on a button, "español" inside a sentence."""
+        name = Locale.parse(code).get_display_name(code) or code
+        return name if in_sentence else name[:1].upper() + name[1:]
 
 
 def compile_catalog(po_path: Path) -> bytes:

@@ -132,6 +132,9 @@ class Runtime:
 
     # --- admins ---------------------------------------------------------------------
 
+    def forget_admin(self, chat_id: int, user_id: int) -> None:
+        self._admins.pop((chat_id, user_id), None)
+
     async def is_admin(self, bot: Bot, chat_id: int, user_id: int) -> bool:
         """A Telegram administrator or creator of the group (asked, cached briefly), or an operator.
 

@@ -123,8 +123,17 @@ async def _record(context: BotContext, timebank: Timebank, me: Member, other: Me
     if not created and exchange.ask_message_id:
         return True  # the same update delivered again: recorded once, and already on its way
     receipt_text, markup = views.receipt(tr, exchange), views.cancel_markup(tr, exchange)
-    receipt = (await reply(context, reply_to, receipt_text, markup) if reply_to is not None
-               else await messaging.send(context.bot, reply_chat, receipt_text, markup=markup))
+    receipt = None
+    if reply_to is not None and not is_private(reply_to):
+        # Recorded in the group: the receipt, with its amount and Cancel button, goes privately;
+        # the group only hears that it is recorded (or gets the receipt when I cannot write privately).
+        receipt = await messaging.send_private(context.runtime, context.bot, me.user_id, receipt_text, markup)
+        if receipt is not None:
+            await reply(context, reply_to, tr("Recorded. {other} is asked to confirm it; the details are in our "
+                                              "private chat.", other=other.name))
+    if receipt is None:
+        receipt = (await reply(context, reply_to, receipt_text, markup) if reply_to is not None
+                   else await messaging.send(context.bot, reply_chat, receipt_text, markup=markup))
     ask = await _ask_counterparty(context, exchange, timebank)
     await ledger.set_messages(context.store, exchange.id, ask.chat_id if ask else None,
                               ask.message_id if ask else None, receipt.chat_id, receipt.message_id)

@@ -74,6 +74,7 @@ async def member_left(update: Update, context: BotContext) -> None:
     """Someone left the group: they keep their history and balance, but stop exchanging."""
     if update.chat_member:
         chat, user = update.chat_member.chat, update.chat_member.new_chat_member.user
+        context.runtime.forget_admin(chat.id, user.id)  # promoted or demoted: ask Telegram afresh
         if update.chat_member.new_chat_member.status not in (ChatMember.LEFT, ChatMember.BANNED):
             return
     else:
@@ -108,7 +109,9 @@ async def start(update: Update, context: BotContext) -> None:
     mine = [m for m in await member_store.memberships(context.store, message.from_user.id) if m.status != "left"]
     for member in mine:
         timebank = runtime.timebanks_by_id.get(member.timebank_id)
-        if timebank:
+        if timebank and member.status == "pending":
+            parts.append(tr("{title}: your request to join is waiting for a coordinator.", title=timebank.title))
+        elif timebank:
             parts.append(tr("{title}: you are member #{number} ({status}).", title=timebank.title,
                             number=member.number, status=views.status_name(tr, member.status)))
     if not mine:
@@ -269,7 +272,7 @@ async def language_chosen(update: Update, context: BotContext) -> None:
     tr = context.runtime.catalogs.get(code)
     await query.answer()
     await messaging.edit(context.bot, query.message.chat_id, query.message.message_id,
-                         tr("I will speak {language} with you.", language=tr.language_name(code)))
+                         tr("I will speak {language} with you.", language=tr.language_name(code, in_sentence=True)))
 
 
 async def cancel(update: Update, context: BotContext) -> None:

@@ -149,3 +149,30 @@ async def test_which_timebank_is_a_flow_and_survives_a_restart(tg, tmp_path):
         assert "0 exchanges" in tg.last_bot_message(alice.user_id)["text"]
     finally:
         await stop_app(app)
+
+
+async def test_two_answers_sent_at_once_are_taken_in_order(world, community):
+    """Through the application's update queue (as polling delivers them), not process_update."""
+    import asyncio
+
+    from telegram import Update
+
+    alice = community["alice"]
+    await alice.says("/gave")
+    for text in ("@bob", "2"):
+        update = world.tg.message_update(alice.user_id, alice.user_id, text, queue=False)
+        await world.app.update_queue.put(Update.de_json(update, world.app.bot))
+    for _ in range(200):
+        if alice.last()["text"].startswith("What was it?"):
+            break
+        await asyncio.sleep(0.01)
+    assert alice.last()["text"].startswith("What was it?"), alice.last()["text"]
+    assert not any("I do not know 2" in m["text"] for m in alice.inbox())
+
+
+def test_the_update_processor_still_finds_ptbs_semaphore():
+    # bot/processor.py gives its concurrency slot back while a person's update waits its turn.
+    from bot.processor import PerPersonUpdateProcessor
+
+    assert hasattr(PerPersonUpdateProcessor(2), "_semaphore"), \
+        "PTB's BaseUpdateProcessor no longer has _semaphore: update bot/processor.py"

@@ -82,7 +82,7 @@ async def test_a_chosen_language_wins_over_telegrams(world, community):
     alice = community["alice"]
     await alice.says("/language")
     await alice.press(alice.last(), "Español")
-    assert alice.last()["text"] == Catalogs("en").get("es")("I will speak {language} with you.", language="Español")
+    assert alice.last()["text"] == Catalogs("en").get("es")("I will speak {language} with you.", language="español")
     sent = await alice.says("/balance")
     assert "Saldo" in texts(sent)
 
