@@ -279,6 +279,8 @@ def free_port() -> int:
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Browser]:
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if missing and os.environ.get("CI"):  # .ci/run installs them: in CI a missing browser is a failure
+        pytest.fail(f"chromium or chromedriver missing in CI: {missing}")
     if missing:
         pytest.skip(f"needs Debian's chromium and chromedriver ({', '.join(missing)} missing): "
                     "apt-get install -y chromium chromium-driver")
