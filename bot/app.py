@@ -24,6 +24,7 @@ from telegram.ext import (
 
 from bot import messaging
 from bot.callbacks import (
+    AnonymousButton,
     ClosePostButton,
     ExchangeButton,
     FlowButton,
@@ -40,6 +41,7 @@ from bot.ratelimit import PacedRateLimiter
 from bot.runtime import Runtime
 from bot.settings import Settings
 from handlers import admin, exchanges, flows, membership, posts
+from handlers.common import anonymous_confirmed
 from storage import Database
 from storage import members as member_store
 
@@ -80,6 +82,7 @@ def handlers() -> list[BaseHandler]:
         CallbackQueryHandler(admin.newcomer_button, pattern=NewcomerButton.matches),
         CallbackQueryHandler(membership.language_chosen, pattern=LanguageButton.matches),
         CallbackQueryHandler(flows.pressed, pattern=FlowButton.matches),
+        CallbackQueryHandler(anonymous_confirmed, pattern=AnonymousButton.matches),
         CallbackQueryHandler(flows.old_timebank_button, pattern=TimebankChoiceButton.matches),
         CallbackQueryHandler(stale_button),
         # words in private answer a flow's question; anything else gets a pointer to /help
@@ -159,6 +162,7 @@ def build_application(settings: Settings, *, rate_limiter: BaseRateLimiter | Non
                           commands=table())
         await runtime.load()
         application.bot_data["runtime"] = runtime
+        messaging.on_chat_moved(application.bot, runtime.move_chat)
         # The menu is not needed to answer the first update: set it once running, off the start path.
         assert application.job_queue is not None  # the job-queue extra is a dependency
         application.job_queue.run_once(lambda _context: set_commands(application), 0, name="set-commands")

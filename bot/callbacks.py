@@ -176,3 +176,23 @@ class TimebankChoiceButton:
     @classmethod
     def matches(cls, data: object) -> bool:
         return cls.parse(data) is not None
+
+
+@dataclass(frozen=True)
+class AnonymousButton:
+    """"Tap to confirm it's you" under an anonymous admin's command: `an:5`."""
+
+    command_id: int
+    _re: ClassVar = re.compile(r"^an:(\d{1,18})$")
+
+    def pack(self) -> str:
+        return f"an:{self.command_id}"
+
+    @classmethod
+    def parse(cls, data: object) -> Self | None:
+        match = cls._re.match(data) if isinstance(data, str) else None
+        return cls(int(match[1])) if match else None
+
+    @classmethod
+    def matches(cls, data: object) -> bool:
+        return cls.parse(data) is not None

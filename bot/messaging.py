@@ -12,7 +12,8 @@ import logging
 import re
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Literal
 
 from telegram import (
@@ -24,7 +25,7 @@ from telegram import (
     ReplyParameters,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden
+from telegram.error import BadRequest, ChatMigrated, Forbidden
 
 from bot.callbacks import PageButton
 from bot.i18n import Safe
@@ -96,27 +97,73 @@ def pager(tr: Callable[[str], str], kind: Literal["h", "b"], timebank_id: int, o
     return keyboard(nav)
 
 
+ChatMoved = Callable[[int, int], Awaitable[object]]
+
+
+@dataclass
+class _PerBot:
+    """What messaging keeps per bot (PTB's Bot compares equal by token, so by identity here)."""
+
+    # What each recently edited message was last set to: two presses at once would otherwise
+    # both edit it to the same outcome, and Telegram refuses an edit that changes nothing.
+    last_edits: OrderedDict[tuple[int, int], tuple[str, object]] = field(default_factory=OrderedDict)
+    # Told when Telegram says a group became a supergroup with a new id (the timebank follows it).
+    chat_moved: ChatMoved | None = None
+
+
+_PER_BOT: dict[int, _PerBot] = {}
+_LAST_EDITS_KEPT = 4096
+
+
+def _per_bot(bot: Bot) -> _PerBot:
+    state = _PER_BOT.get(id(bot))
+    if state is None:
+        state = _PER_BOT[id(bot)] = _PerBot()
+        weakref.finalize(bot, _PER_BOT.pop, id(bot), None)
+    return state
+
+
+def on_chat_moved(bot: Bot, hook: ChatMoved) -> None:
+    _per_bot(bot).chat_moved = hook
+
+
+def _thread_gone(exc: BadRequest) -> bool:
+    text = exc.message.lower()
+    return "thread not found" in text or "topic_closed" in text or "topic_deleted" in text
+
+
 async def send(bot: Bot, chat_id: int, text: str, *, markup: InlineKeyboardMarkup | None = None,
-               reply_to: int | None = None) -> Message:
+               reply_to: int | None = None, thread_id: int | None = None) -> Message:
+    """Send HTML, split at Telegram's limit, into a forum topic when `thread_id` is given.
+
+    A topic closed or deleted meanwhile gets the message in General instead; a group that
+    became a supergroup gets it at its new id (and the timebank is moved there).
+    """
     chunks = split_text(text)
     message: Message | None = None
     for index, chunk in enumerate(chunks):
         last = index == len(chunks) - 1
-        message = await bot.send_message(
-            chat_id, chunk, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW,
-            reply_markup=markup if last else None,
-            reply_parameters=ReplyParameters(reply_to, allow_sending_without_reply=True)
-            if reply_to and index == 0 else None,
-        )
+        for _attempt in range(3):
+            try:
+                message = await bot.send_message(
+                    chat_id, chunk, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW,
+                    reply_markup=markup if last else None, message_thread_id=thread_id,
+                    reply_parameters=ReplyParameters(reply_to, allow_sending_without_reply=True)
+                    if reply_to and index == 0 else None,
+                )
+                break
+            except ChatMigrated as exc:
+                hook = _per_bot(bot).chat_moved
+                if hook is not None:
+                    await hook(chat_id, exc.new_chat_id)
+                chat_id, reply_to = exc.new_chat_id, None  # message ids of the old chat mean nothing there
+            except BadRequest as exc:
+                if thread_id is None or not _thread_gone(exc):
+                    raise
+                log.info("topic %s of %s is gone (%s): writing in General", thread_id, chat_id, exc.message)
+                thread_id = None
     assert message is not None  # split_text returns at least one chunk
     return message
-
-
-# What each recently edited message was last set to, per bot: two presses at once would
-# otherwise both edit it to the same outcome, and Telegram refuses an edit that changes nothing.
-# Keyed by the bot object's identity (PTB's Bot compares equal by token), dropped with it.
-_LAST_EDITS: dict[int, OrderedDict[tuple[int, int], tuple[str, object]]] = {}
-_LAST_EDITS_KEPT = 4096
 
 
 async def edit(bot: Bot, chat_id: int | None, message_id: int | None, text: str,
@@ -125,10 +172,7 @@ async def edit(bot: Bot, chat_id: int | None, message_id: int | None, text: str,
     if not chat_id or not message_id:
         return False
     key, content = (chat_id, message_id), (split_text(text)[0], markup.to_json() if markup else None)
-    last_edits = _LAST_EDITS.get(id(bot))
-    if last_edits is None:
-        last_edits = _LAST_EDITS[id(bot)] = OrderedDict()
-        weakref.finalize(bot, _LAST_EDITS.pop, id(bot), None)
+    last_edits = _per_bot(bot).last_edits
     if last_edits.get(key) == content:
         return True
     last_edits[key] = content
@@ -143,6 +187,9 @@ async def edit(bot: Bot, chat_id: int | None, message_id: int | None, text: str,
         if "not modified" in exc.message:
             return True
         log.info("could not edit message %s in %s: %s", message_id, chat_id, exc.message)
+        return False
+    except ChatMigrated:  # a message from before the group's upgrade: it stays as it was
+        log.info("message %s in %s is from before the group's upgrade: not edited", message_id, chat_id)
         return False
 
 

@@ -83,6 +83,14 @@ class Runtime:
         self.remember(timebank)
         return timebank, created or (known is not None and not known.in_group)
 
+    async def move_chat(self, old_chat_id: int, new_chat_id: int) -> Timebank | None:
+        """The group became a supergroup (new id): the timebank follows it. Safe to call twice."""
+        timebank = await timebank_store.move_chat(self.db, old_chat_id, new_chat_id)
+        if timebank is not None:
+            self.timebanks_by_chat.pop(old_chat_id, None)
+            self.remember(timebank)
+        return timebank
+
     # --- users ----------------------------------------------------------------------
 
     async def note_user(self, user: User) -> None:

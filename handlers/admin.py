@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from telegram import Update
+from telegram import Message, Update
 
 from bot import messaging
 from bot.callbacks import NewcomerButton
@@ -18,6 +18,7 @@ from handlers.common import (
     send_personal,
     tell_member,
     timebank_command,
+    topic_of,
 )
 from handlers.membership import decision_markup, newcomer_text
 from handlers.refs import find_member
@@ -35,7 +36,7 @@ _MOVES = {
 
 
 async def _decide(context: BotContext, timebank: Timebank, member: Member, action: str, actor_id: int,
-                  reason: str | None) -> Member | None:
+                  reason: str | None, topic_id: int | None = None) -> Member | None:
     """Move the member (once: a second press finds nothing to do) and tell them."""
     from_statuses, to_status = _MOVES[action]
     changed = await member_store.set_status(context.store, member.id, from_statuses, to_status, actor_id, action,
@@ -55,7 +56,7 @@ async def _decide(context: BotContext, timebank: Timebank, member: Member, actio
     }[action]
     if reason:
         text += "\n" + tr("Reason: {reason}", reason=reason)
-    await tell_member(context, changed, text, timebank=timebank)
+    await tell_member(context, changed, text, timebank=timebank, topic_id=topic_id)
     return changed
 
 
@@ -92,7 +93,7 @@ async def _command(context: BotContext, here: Here, action: str) -> None:
                                        "member number like #12.", who=ref.named))
         return
     reason = messaging.shorten(ref.rest, 200) or None
-    changed = await _decide(context, here.timebank, ref.member, action, here.user_id, reason)
+    changed = await _decide(context, here.timebank, ref.member, action, here.user_id, reason, here.topic_id)
     if changed is None:
         await answer(context, here, tr("Nothing to do: {name} is {status}.", name=ref.member.name,
                                        status=views.status_name(tr, ref.member.status)))
@@ -147,7 +148,8 @@ async def newcomer_button(update: Update, context: BotContext) -> None:
     if await refuse_non_admin(context, verdict, lambda text: messaging.alert(query, text)):
         return
     tr = context.tr
-    changed = await _decide(context, timebank, member, button.decision, query.from_user.id, None)
+    pressed = query.message if isinstance(query.message, Message) else None
+    changed = await _decide(context, timebank, member, button.decision, query.from_user.id, None, topic_of(pressed))
     private = query.message is not None and query.message.chat.type == "private"
     if changed is None:
         already = tr("Already decided: {name} is {status}.", name=member.name,

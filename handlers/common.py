@@ -20,10 +20,11 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
 
 from bot import flows, messaging
-from bot.callbacks import FlowButton
+from bot.callbacks import AnonymousButton, FlowButton
 from bot.context import BotContext
 from bot.i18n import Translator
 from bot.runtime import AdminCheckFailed
+from storage import anonymous as anonymous_store
 from storage import members as member_store
 from storage.db import now
 from timebank.models import Flow, Member, Timebank
@@ -54,6 +55,8 @@ class Here:
     timebank: Timebank
     me: Member | None
     message: Message | None   # None when the command resumes after a question (maybe after a restart)
+    topic_id: int | None = None  # the forum topic it was sent in; None: General or not a forum
+
 
     @property
     def source(self) -> tuple[int, int] | None:
@@ -128,6 +131,18 @@ def is_private(message: Message) -> bool:
     return message.chat.type == ChatType.PRIVATE
 
 
+def topic_of(message: Message | None) -> int | None:
+    """The forum topic a message is in (None: General, or a group without topics)."""
+    if message is None or not message.is_topic_message:
+        return None
+    return message.message_thread_id
+
+
+def sent_as_a_chat(message: Message) -> bool:
+    """Sent by an anonymous admin (as the group) or on behalf of a channel: not by a person."""
+    return message.sender_chat is not None
+
+
 def args_text(message: Message) -> str:
     """What follows the command word, spacing kept."""
     text = message.text or ""
@@ -141,15 +156,17 @@ async def reply(context: BotContext, message: Message, text: str,
 
     A private chat has only the two of us: quoting there adds nothing but weight to every reply.
     """
-    return await messaging.send(context.bot, message.chat_id, text, markup=markup,
-                                reply_to=None if is_private(message) else message.message_id)
+    if is_private(message):
+        return await messaging.send(context.bot, message.chat_id, text, markup=markup)
+    return await messaging.send(context.bot, message.chat_id, text, markup=markup, reply_to=message.message_id,
+                                thread_id=topic_of(message))
 
 
 async def answer(context: BotContext, here: Here, text: str, markup: InlineKeyboardMarkup | None = None) -> Message:
     """Answer a command where it was sent (as a reply in a group)."""
     if here.message is not None:
         return await reply(context, here.message, text, markup)
-    return await messaging.send(context.bot, here.chat_id, text, markup=markup)
+    return await messaging.send(context.bot, here.chat_id, text, markup=markup, thread_id=here.topic_id)
 
 
 async def current_timebank(context: BotContext, message: Message) -> Timebank:
@@ -202,10 +219,12 @@ async def _choices(context: BotContext, user_id: int, who: Who) -> list[Timebank
 
 
 async def _run(context: BotContext, name: str, user_id: int, first_name: str, full_name: str, chat_id: int,
-               private: bool, args: str, timebank: Timebank, message: Message | None) -> None:
+               private: bool, args: str, timebank: Timebank, message: Message | None,
+               topic_id: int | None = None) -> None:
     command, who = COMMANDS[name]
     me = await member_store.by_user(context.store, timebank.id, user_id)
-    here = Here(user_id, first_name, full_name, chat_id, private, args, timebank, me, message)
+    here = Here(user_id, first_name, full_name, chat_id, private, args, timebank, me, message,
+                topic_of(message) if message is not None else topic_id)
     if who is Who.ADMIN:
         verdict = await may_administer(context, timebank, user_id)
         if await refuse_non_admin(context, verdict, lambda text: answer(context, here, text)):
@@ -232,6 +251,9 @@ def timebank_command(name: str, who: Who = Who.MEMBER) -> Callable[[Command], Ha
             message = update.effective_message
             user = message.from_user
             args = args_text(message)
+            if sent_as_a_chat(message):
+                await _sent_as_a_chat(context, message, name, who, args)
+                return
             if not is_private(message):
                 timebank = await current_timebank(context, message)
                 await _run(context, name, user.id, user.first_name, user.full_name, message.chat_id, False,
@@ -260,6 +282,54 @@ def timebank_command(name: str, who: Who = Who.MEMBER) -> Callable[[Command], Ha
     return decorate
 
 
+async def _sent_as_a_chat(context: BotContext, message: Message, name: str, who: Who, args: str) -> None:
+    """A command posted as the group (an anonymous admin) or as a channel.
+
+    Telegram does not say which admin posted as the group, so an admin command waits for a
+    press of "Tap to confirm it's you", which comes from the admin's own account. Anything
+    else needs a person: no chat or bot ever becomes a member.
+    """
+    tr = context.runtime.tr_for_group(context.runtime.timebanks_by_chat.get(message.chat_id))
+    if who is Who.ADMIN and message.sender_chat is not None and message.sender_chat.id == message.chat_id:
+        timebank = await current_timebank(context, message)
+        command_id = await anonymous_store.keep(context.store, timebank.id, name, args, topic_of(message), now())
+        button = InlineKeyboardButton(tr("Tap to confirm it's you"),
+                                      callback_data=AnonymousButton(command_id).pack())
+        await reply(context, message, tr("You are posting as the group, so I cannot tell which admin you "
+                                               "are. Tap the button to confirm it's you."),
+                    messaging.keyboard([button]))
+        return
+    await reply(context, message, post_as_yourself(tr))
+
+
+def post_as_yourself(tr: Translator) -> str:
+    return tr("You are posting as the group or a channel. To do that, post as yourself: turn off "
+              "“Remain anonymous” or choose your own name to send as.")
+
+
+async def anonymous_confirmed(update: Update, context: BotContext) -> None:
+    """An admin pressed "Tap to confirm it's you": carry the waiting command out, as them."""
+    query = update.callback_query
+    button = AnonymousButton.parse(query.data)
+    waiting = button and await anonymous_store.get(context.store, button.command_id)
+    timebank = waiting and context.runtime.timebanks_by_id.get(waiting.timebank_id)
+    if not button or not waiting or not timebank:
+        await messaging.alert(query, context.tr("This was already done, or it has expired."))
+        return
+    verdict = await may_administer(context, timebank, query.from_user.id)
+    if await refuse_non_admin(context, verdict, lambda text: messaging.alert(query, text)):
+        return
+    if await anonymous_store.take(context.store, waiting.id) is None:  # another admin was quicker
+        await messaging.alert(query, context.tr("This was already done, or it has expired."))
+        return
+    await query.answer()
+    if isinstance(query.message, Message):
+        await messaging.drop_buttons(context.bot, query.message.chat_id, query.message.message_id)
+    user = query.from_user
+    await _run(context, waiting.command, user.id, user.first_name, user.full_name, timebank.chat_id, False,
+               waiting.args, timebank, None, waiting.topic_id)
+
+
 async def resume_after_choice(context: BotContext, flow: Flow, user_id: int, first_name: str, full_name: str,
                               chat_id: int, command: str, args: str, timebank_id: int) -> bool:
     """The "which timebank?" step answered: run the command it was asked for. False if it cannot."""
@@ -272,8 +342,10 @@ async def resume_after_choice(context: BotContext, flow: Flow, user_id: int, fir
 
 
 async def tell_member(context: BotContext, member: Member, text: str, markup: InlineKeyboardMarkup | None = None,
-                      *, timebank: Timebank, start_payload: str = "") -> Message | None:
-    """Write to a member privately; if Telegram refuses, say so in the group with a way in.
+                      *, timebank: Timebank, start_payload: str = "", topic_id: int | None = None
+                      ) -> Message | None:
+    """Write to a member privately; if Telegram refuses, say so in the group (in `topic_id`,
+    the topic that led to it) with a way in.
 
     Returns the private message, or the group notice when that was the way it went.
     """
@@ -287,7 +359,8 @@ async def tell_member(context: BotContext, member: Member, text: str, markup: In
                 "Press the button to open our private chat.", who=messaging.mention(member))
     button = InlineKeyboardButton(tr("Open private chat"), url=messaging.deep_link(context.bot, start_payload))
     try:
-        return await messaging.send(context.bot, timebank.chat_id, notice, markup=messaging.keyboard([button]))
+        return await messaging.send(context.bot, timebank.chat_id, notice, markup=messaging.keyboard([button]),
+                                    thread_id=topic_id)
     except Exception:
         log.warning("could not reach member %s in private or in group %s", member.id, timebank.chat_id)
         return None

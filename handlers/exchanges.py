@@ -15,9 +15,11 @@ from handlers.common import (
     Who,
     answer,
     is_private,
+    post_as_yourself,
     refusal_text,
     reply,
     send_personal,
+    sent_as_a_chat,
     tell_member,
     timebank_command,
 )
@@ -84,7 +86,7 @@ async def _record_command(context: BotContext, here: Here, *, i_gave: bool) -> N
         await answer(context, here, _too_long(tr))
         return
     await _record(context, here.timebank, here.me, ref.member, minutes, description, i_gave=i_gave,
-                  source=here.source, reply_chat=here.chat_id, reply_to=here.message)
+                  source=here.source, reply_chat=here.chat_id, reply_to=here.message, topic_id=here.topic_id)
 
 
 def _usage(tr: Translator, i_gave: bool) -> str:
@@ -106,13 +108,17 @@ def _too_long(tr: Translator) -> str:
 
 async def _record(context: BotContext, timebank: Timebank, me: Member, other: Member, minutes: int,
                   description: str, *, i_gave: bool, source: tuple[int, int] | None, reply_chat: int,
-                  reply_to: Message | None) -> bool:
-    """Record a pending exchange and ask the other person. False when the rules refused it."""
+                  reply_to: Message | None, topic_id: int | None) -> bool:
+    """Record a pending exchange and ask the other person. False when the rules refused it.
+
+    `topic_id`: the forum topic it came from; anything posted in the group about it goes there.
+    """
     tr = context.tr
     provider, receiver = (me, other) if i_gave else (other, me)
     try:
         exchange, created = await ledger.record(
-            context.store, timebank.id, provider.id, receiver.id, me.id, minutes, description, source, now())
+            context.store, timebank.id, provider.id, receiver.id, me.id, minutes, description, source, now(),
+            topic_id=topic_id)
     except RuleError as error:
         text = refusal_text(tr, error, own_balance=not i_gave)
         if reply_to is not None:
@@ -154,7 +160,7 @@ async def _ask_counterparty(context: BotContext, exchange: Exchange, timebank: T
                                      url=messaging.deep_link(context.bot, f"x{exchange.id}"))
     return await messaging.send(context.bot, timebank.chat_id,  # addressed to them: in their language
                                 views.group_nudge(tr, exchange, messaging.mention(counterparty)),
-                                markup=messaging.keyboard([open_chat]))
+                                markup=messaging.keyboard([open_chat]), thread_id=exchange.topic_id)
 
 
 # --- the guided flow -------------------------------------------------------------------------
@@ -162,7 +168,8 @@ async def _ask_counterparty(context: BotContext, exchange: Exchange, timebank: T
 async def _start_flow(context: BotContext, here: Here, command: str, step: str, answers: dict, *,
                       note: str | None = None) -> None:
     """Ask the first missing thing in the private chat; in a group, only a pointer stays."""
-    flow = await flows.begin(context, here.user_id, command, step, here.user_id, here.timebank.id, answers)
+    flow = await flows.begin(context, here.user_id, command, step, here.user_id, here.timebank.id,
+                             {**answers, "topic": here.topic_id})
     asked = await ask_step(context, flow, note=note)
     if here.private:
         return
@@ -266,7 +273,8 @@ async def flow_answer(context: BotContext, flow: Flow, *, text: str | None = Non
     source = (flow.chat_id, flow.message_id) if flow.message_id else None
     await flows.end(context, flow)
     await _record(context, timebank, me, other, int(flow.answers["minutes"]), description,
-                  i_gave=flow.command == "gave", source=source, reply_chat=flow.chat_id, reply_to=None)
+                  i_gave=flow.command == "gave", source=source, reply_chat=flow.chat_id, reply_to=None,
+                  topic_id=flow.answers.get("topic"))
 
 
 # --- Confirm, Decline, Cancel ----------------------------------------------------------------
@@ -315,7 +323,7 @@ async def _tell_recorder_of_refusal(context: BotContext, exchange_id: int, error
            hours=tr.hours(exchange.minutes)),
         refusal_text(tr, error, own_balance=recorder.id == exchange.receiver_id),
     )
-    await tell_member(context, recorder, text, timebank=timebank)
+    await tell_member(context, recorder, text, timebank=timebank, topic_id=exchange.topic_id)
 
 
 def _plain_equal(message: object, text: str) -> bool:
@@ -357,7 +365,7 @@ async def _announce(context: BotContext, exchange: Exchange, *, pressed_by: int,
     text = views.outcome(context.runtime.tr_for_member(other), exchange, other, private=True)
     sent = await messaging.send_private(context.runtime, bot, other.user_id, text)
     if sent is None:
-        await tell_member(context, other, text, timebank=timebank)
+        await tell_member(context, other, text, timebank=timebank, topic_id=exchange.topic_id)
 
 
 # --- /pending, /balance, /history, /stats --------------------------------------------------
@@ -399,6 +407,10 @@ async def balance(update: Update, context: BotContext) -> None:
     """
     message, tr = update.effective_message, context.tr
     timebanks = context.runtime.timebanks_by_id
+    if sent_as_a_chat(message):
+        await reply(context, message, post_as_yourself(context.runtime.tr_for_group(
+            context.runtime.timebanks_by_chat.get(message.chat_id))))
+        return
     if is_private(message):
         mine = [m for m in await member_store.memberships(context.store, message.from_user.id)
                 if m.timebank_id in timebanks]

@@ -12,7 +12,7 @@ from bot.callbacks import LanguageButton, NewcomerButton
 from bot.context import BotContext
 from bot.i18n import Translator, bold, lines
 from handlers import views
-from handlers.common import current_timebank, is_private, reply
+from handlers.common import current_timebank, is_private, post_as_yourself, reply, sent_as_a_chat, topic_of
 from handlers.posts import show_post
 from storage import ledger
 from storage import members as member_store
@@ -89,12 +89,20 @@ async def member_left(update: Update, context: BotContext) -> None:
 
 
 async def chat_migrated(update: Update, context: BotContext) -> None:
-    """A group became a supergroup: the timebank follows it to the new chat id."""
+    """A group became a supergroup: the timebank follows it to the new chat id.
+
+    Telegram sends two service messages, `migrate_to_chat_id` in the old group and
+    `migrate_from_chat_id` in the new supergroup, in either order: each moves it, the second
+    finds it moved already.
+    """
     message = update.effective_message
-    timebank = await timebank_store.move_chat(context.store, message.chat_id, message.migrate_to_chat_id)
-    if timebank:
-        context.runtime.timebanks_by_chat.pop(message.chat_id, None)
-        context.runtime.remember(timebank)
+    if message.migrate_to_chat_id:
+        old, new = message.chat_id, message.migrate_to_chat_id
+    elif message.migrate_from_chat_id:
+        old, new = message.migrate_from_chat_id, message.chat_id
+    else:
+        return
+    await context.runtime.move_chat(old, new)
 
 
 async def start(update: Update, context: BotContext) -> None:
@@ -157,6 +165,10 @@ async def start_post(update: Update, context: BotContext) -> None:
 
 async def join(update: Update, context: BotContext) -> None:
     message = update.effective_message
+    if sent_as_a_chat(message):
+        await reply(context, message, post_as_yourself(context.runtime.tr_for_group(
+            context.runtime.timebanks_by_chat.get(message.chat_id))))
+        return
     if is_private(message):
         await reply(context, message, context.tr(
             "Send /join in your community's group, or press Join under my welcome message there."))
@@ -187,7 +199,7 @@ async def join_timebank(context: BotContext, message: Message, user: User, timeb
             tr("Open private chat"), url=messaging.deep_link(context.bot, f"j{timebank.id}"))])
     await reply(context, message, text, markup)
     if changed and member.status == "pending":
-        await notify_admins_of_newcomer(context, timebank, member)
+        await notify_admins_of_newcomer(context, timebank, member, topic_id=topic_of(message))
 
 
 def decision_markup(tr: Translator, member: Member) -> InlineKeyboardMarkup | None:
@@ -203,7 +215,8 @@ def newcomer_text(tr: Translator, member: Member, timebank: Timebank) -> str:
               title=timebank.title)
 
 
-async def notify_admins_of_newcomer(context: BotContext, timebank: Timebank, member: Member) -> None:
+async def notify_admins_of_newcomer(context: BotContext, timebank: Timebank, member: Member, *,
+                                    topic_id: int | None = None) -> None:
     """Approve / Decline to each admin privately; in the group when no admin can be reached."""
     try:
         admins = [a.user for a in await context.bot.get_chat_administrators(timebank.chat_id) if not a.user.is_bot]
@@ -219,7 +232,8 @@ async def notify_admins_of_newcomer(context: BotContext, timebank: Timebank, mem
     if not reached:
         tr = context.runtime.tr_for_group(timebank)
         text = lines(newcomer_text(tr, member, timebank), tr("An admin of this group can approve or decline."))
-        await messaging.send(context.bot, timebank.chat_id, text, markup=decision_markup(tr, member))
+        await messaging.send(context.bot, timebank.chat_id, text, markup=decision_markup(tr, member),
+                             thread_id=topic_id)
 
 
 async def help_command(update: Update, context: BotContext) -> None:

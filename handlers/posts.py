@@ -49,13 +49,14 @@ async def _post(context: BotContext, here: Here, kind: str) -> None:
         await answer(context, here, tr("Please keep it under {limit} characters.",
                                        limit=tr.number(messaging.MAX_USER_TEXT)))
         return
-    post, created = await post_store.create(context.store, here.timebank.id, me.id, kind, text, here.source, now())
+    post, created = await post_store.create(context.store, here.timebank.id, me.id, kind, text, here.source, now(),
+                                            topic_id=here.topic_id)
     if not created and post.announce_message_id:
         return  # the same update again: posted once already
     group_tr = context.runtime.tr_for_group(here.timebank)
     announcement = await messaging.send(
         context.bot, here.timebank.chat_id, views.post_card(group_tr, post),
-        markup=_respond_markup(group_tr, context, post),
+        markup=_respond_markup(group_tr, context, post), thread_id=post.topic_id,
         reply_to=None if here.private or here.message is None else here.message.message_id)
     await post_store.set_announcement(context.store, post.id, announcement.chat_id, announcement.message_id)
     if here.private:

@@ -47,7 +47,7 @@ def _exchange(row: sqlite3.Row) -> Exchange:
         expires_at=row["expires_at"], decided_at=row["decided_at"],
         ask_chat_id=row["ask_chat_id"], ask_message_id=row["ask_message_id"],
         receipt_chat_id=row["receipt_chat_id"], receipt_message_id=row["receipt_message_id"],
-        provider=from_row(Member, row, "pm_"), receiver=from_row(Member, row, "rm_"),
+        provider=from_row(Member, row, "pm_"), receiver=from_row(Member, row, "rm_"), topic_id=row["topic_id"],
     )
 
 
@@ -79,8 +79,11 @@ def get(conn: sqlite3.Connection, exchange_id: int) -> Exchange | None:
 @writer
 def record(conn: sqlite3.Connection, timebank_id: int, provider_id: int, receiver_id: int,
            recorded_by: int, minutes: int, description: str, source: tuple[int, int] | None,
-           now: int) -> tuple[Exchange, bool]:
-    """A pending exchange, checked against the rules. The same source message twice records it once."""
+           now: int, topic_id: int | None = None) -> tuple[Exchange, bool]:
+    """A pending exchange, checked against the rules. The same source message twice records it once.
+
+    `topic_id`: the forum topic it was recorded in, where later notices about it go.
+    """
     if source is not None:
         row = conn.execute(
             "SELECT id FROM exchanges WHERE source_chat_id = ? AND source_message_id = ?", source
@@ -104,9 +107,10 @@ def record(conn: sqlite3.Connection, timebank_id: int, provider_id: int, receive
     source_chat, source_message = source if source else (None, None)
     cur = conn.execute(
         "INSERT INTO exchanges (timebank_id, provider_id, receiver_id, recorded_by, minutes, description, "
-        "created_at, expires_at, source_chat_id, source_message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "created_at, expires_at, source_chat_id, source_message_id, topic_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (timebank_id, provider_id, receiver_id, recorded_by, minutes, description, now,
-         now + tb["exchange_expiry_days"] * 86400, source_chat, source_message),
+         now + tb["exchange_expiry_days"] * 86400, source_chat, source_message, topic_id),
     )
     return _must_load(conn, cur.lastrowid), True
 

@@ -21,8 +21,9 @@ def _load(conn: sqlite3.Connection, post_id: int) -> Post | None:
 
 @writer
 def create(conn: sqlite3.Connection, timebank_id: int, author_id: int, kind: str, text: str,
-           source: tuple[int, int] | None, now: int) -> tuple[Post, bool]:
-    """A new open post; the same source message twice makes it once."""
+           source: tuple[int, int] | None, now: int, topic_id: int | None = None) -> tuple[Post, bool]:
+    """A new open post; the same source message twice makes it once. `topic_id`: the forum topic
+    it is announced in."""
     if source is not None:
         row = conn.execute("SELECT id FROM posts WHERE source_chat_id = ? AND source_message_id = ?",
                            source).fetchone()
@@ -33,8 +34,8 @@ def create(conn: sqlite3.Connection, timebank_id: int, author_id: int, kind: str
     chat, message = source if source else (None, None)
     cur = conn.execute(
         "INSERT INTO posts (timebank_id, author_id, kind, text, created_at, expires_at, source_chat_id, "
-        "source_message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (timebank_id, author_id, kind, text, now, now + days * 86400, chat, message),
+        "source_message_id, topic_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (timebank_id, author_id, kind, text, now, now + days * 86400, chat, message, topic_id),
     )
     post = _load(conn, cur.lastrowid or 0)
     assert post is not None  # inserted just above, in this transaction

@@ -68,6 +68,7 @@ class Exchange:
     receipt_message_id: int | None
     provider: Member
     receiver: Member
+    topic_id: int | None = None  # the forum topic it was recorded in; None: General
 
     @property
     def recorder(self) -> Member:
@@ -93,6 +94,7 @@ class Post:
     announce_message_id: int | None
     author_name: str = ""
     author_number: int = 0
+    topic_id: int | None = None  # the forum topic it was announced in; None: General
 
 
 @dataclass(frozen=True)
