@@ -22,8 +22,41 @@ Behaviours worth knowing when writing tests:
   delivered only if the bot asked for them in ``allowed_updates`` (Telegram's default omits
   them).
 * Telegram trims leading/trailing whitespace of message texts; so does the fake.
-* A migrated group answers with ``ChatMigrated`` (400 + ``migrate_to_chat_id``) from then on.
 * A second concurrent getUpdates terminates the first with 409 Conflict, as Telegram does.
+* Chat types: a group id starting with -100 is a supergroup unless ``basic=True``; other
+  group ids are basic groups (type "group") unless ``supergroup=True``. ``forum=True`` makes a
+  supergroup with topics (``is_forum: true`` in its Chat objects). ``add_channel`` makes a
+  channel; it exists only to post *as* (``sender_chat_id``): the bot is never in it, so every
+  Bot API call to it answers 403 "bot is not a member of the channel chat".
+* Forum topics (``create_topic`` / ``close_topic`` / ``reopen_topic`` / ``delete_topic``): a
+  topic's message_thread_id is the id of its ``forum_topic_created`` service message. Messages
+  in a topic carry ``message_thread_id`` and ``is_topic_message: true`` (``topic_of(message)``
+  reads it); messages in General carry neither. As on Telegram, a message in a topic that
+  replies to nothing else carries the topic's ``forum_topic_created`` message as an implicit
+  ``reply_to_message``; a reply to a message of another topic lands in the topic asked for
+  with the replied message as ``external_reply``.
+* Sending into a forum: ``message_thread_id`` 1 (General), an unknown or a deleted topic is
+  refused with "message thread not found", a closed topic with "TOPIC_CLOSED" (even for an
+  admin bot); without ``message_thread_id`` a message goes to General, unless it replies to a
+  message in a topic: then it lands in that topic (and a closed one refuses it).
+* ``message_thread_id`` outside forums follows the current Bot API server (Bot API 9.3,
+  December 2025): in a private chat it is refused ("message thread not found": topics in private
+  chats with bots are not modelled); in basic groups and non-forum supergroups it is silently
+  ignored. Older servers refused it there too ("message thread not found" / "message thread
+  is not a forum topic thread"): set ``strict_message_threads = True`` for that. Replies in a
+  non-forum supergroup carry the ``message_thread_id`` of their reply thread (the id of the
+  chain's first message) *without* ``is_topic_message``, as Telegram sends them.
+* Anonymous admins and channels: ``message_update(..., anonymous=True)`` comes from
+  GroupAnonymousBot with ``sender_chat`` = the group (only admins may); ``sender_chat_id=``
+  a channel comes from Channel_Bot with ``sender_chat`` = the channel. Button presses always
+  come from the presser's own account.
+* Upgrades: ``migrate_update`` / ``migrate_updates`` turn a basic group into a supergroup,
+  with both service messages (in either order, as Telegram has sent them); members, admins
+  and the bot's status carry over, messages stay in the old chat, and every later call on
+  the old id (sends, edits, deletes, getChat, getChatMember, getChatAdministrators, ...)
+  answers ``ChatMigrated`` (400 + ``parameters.migrate_to_chat_id``).
+* ``tg.errors`` records every refusal as (method, params, error body); ``tg.refusals()`` gives
+  (method, description) pairs.
 
 All state lives behind one re-entrant lock with a Condition, so the test thread, the HTTP
 threads and ``wait_for`` see a consistent world; every state change notifies the Condition.
@@ -43,13 +76,21 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["FakeTelegram", "TelegramError", "parse_html", "DEFAULT_TOKEN"]
+__all__ = ["FakeTelegram", "TelegramError", "parse_html", "DEFAULT_TOKEN", "GROUP_ANONYMOUS_BOT",
+           "CHANNEL_BOT"]
 
 DEFAULT_TOKEN = "123456:TEST-token-for-the-fake-telegram-api"
 
 MEMBER_STATUSES = ("creator", "administrator", "member", "restricted", "left", "kicked")
 _PRESENT = ("creator", "administrator", "member", "restricted")
 _ADMIN = ("creator", "administrator")
+
+# Who Telegram puts in `from` when a message is sent as a chat (sender_chat).
+GROUP_ANONYMOUS_BOT = {"id": 1087968824, "is_bot": True, "first_name": "Group",
+                       "username": "GroupAnonymousBot"}
+CHANNEL_BOT = {"id": 136817688, "is_bot": True, "first_name": "Channel", "username": "Channel_Bot"}
+GENERAL_TOPIC_ID = 1            # the General topic of a forum: never a valid message_thread_id
+TOPIC_ICON_COLOR = 0x6FB9F0     # createForumTopic's default icon colour
 
 # Update types Telegram delivers when allowed_updates was never given (or given as []).
 _NOT_BY_DEFAULT = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
@@ -411,7 +452,7 @@ class _User:
 
 class _Chat:
     __slots__ = ("id", "type", "title", "members", "bot_status", "messages", "next_message_id",
-                 "migrated_to", "user_id")
+                 "migrated_to", "user_id", "forum", "topics", "username")
 
     def __init__(self, chat_id: int, chat_type: str, title: str | None = None,
                  user_id: int | None = None):
@@ -419,6 +460,10 @@ class _Chat:
         self.type = chat_type
         self.title = title
         self.user_id = user_id            # private chats: the other party
+        self.username: str | None = None  # channels
+        self.forum = False
+        # Forum topics that exist: message_thread_id -> {"name", "icon_color", "closed"}.
+        self.topics: dict[int, dict] = {}
         self.members: dict[int, str] = {}
         self.bot_status = "member"
         # message_id -> message dict, in send order; dicts are replaced, never mutated, so
@@ -532,6 +577,9 @@ class FakeTelegram:
         self.base_url = ""
         # Set False to let the bot see all group chatter, as if privacy mode were disabled.
         self.privacy_mode = True
+        # Set True to refuse message_thread_id outside forums like Bot API servers before 9.3
+        # did; the current server ignores it in groups (see the module docstring).
+        self.strict_message_threads = False
         self.calls: list[tuple[str, dict]] = []
         self.errors: list[tuple[str, dict, dict]] = []
 
@@ -656,12 +704,27 @@ class FakeTelegram:
 
     def add_group(self, chat_id: int, title: str, *, admins: list[int] = (),
                   creator: int | None = None, members: list[int] = (),
-                  supergroup: bool | None = None) -> dict:
+                  supergroup: bool | None = None, basic: bool = False, forum: bool = False) -> dict:
+        """A group. Its type follows the id (-100… is a supergroup) unless ``supergroup`` says
+        otherwise; ``basic=True`` makes a basic group ("group", the kind that can be upgraded)
+        whatever the id; ``forum=True`` a supergroup with topics."""
         if chat_id >= 0:
             raise ValueError("group ids are negative")
-        if supergroup is None:
+        if basic and (supergroup or forum):
+            raise ValueError("a basic group is neither a supergroup nor a forum")
+        if forum and supergroup is False:
+            raise ValueError("forums are supergroups")
+        if basic:
+            supergroup = False
+        elif forum:
+            supergroup = True
+        elif supergroup is None:
             supergroup = str(chat_id).startswith("-100")
         chat = _Chat(chat_id, "supergroup" if supergroup else "group", title)
+        if forum:
+            chat.forum = True
+            # Message 1 (the group's creation, not stored) is where General's id comes from.
+            chat.next_message_id = GENERAL_TOPIC_ID + 1
         for uid in members:
             chat.members[uid] = "member"
         for uid in admins:
@@ -672,6 +735,118 @@ class FakeTelegram:
             self._chats[chat_id] = chat
             self._changed()
             return self._chat_dict(chat)
+
+    def add_channel(self, chat_id: int, title: str, *, username: str | None = None) -> dict:
+        """A channel, for users to post *as* in groups (``message_update(sender_chat_id=…)``).
+        The bot is not in it: Bot API calls to it answer 403."""
+        if chat_id >= 0:
+            raise ValueError("channel ids are negative")
+        chat = _Chat(chat_id, "channel", title)
+        chat.username = username
+        chat.bot_status = "left"
+        with self._cond:
+            self._chats[chat_id] = chat
+            self._changed()
+            return self._chat_dict(chat)
+
+    # ------------------------------------------------------------------ forum topics
+
+    def create_topic(self, chat_id: int, name: str, *, by_user_id: int | None = None,
+                     icon_color: int = TOPIC_ICON_COLOR, queue: bool = True) -> int:
+        """A new topic in a forum; returns its message_thread_id, which (as on Telegram) is the
+        id of the ``forum_topic_created`` service message stored in the chat (and queued as an
+        update, like every service message the bot can see). ``by_user_id`` defaults to the
+        group's creator."""
+        if not 1 <= len(name) <= 128:
+            raise ValueError("topic names are 1-128 characters")
+        with self._cond:
+            chat = self._forum(chat_id)
+            thread_id = chat.next_message_id
+            chat.topics[thread_id] = {"name": name, "icon_color": icon_color, "closed": False}
+            stored = self._store(chat, self._topic_actor(chat, by_user_id), {
+                "message_thread_id": thread_id,
+                "forum_topic_created": {"name": name, "icon_color": icon_color},
+                "is_topic_message": True})
+            self._service_update(chat, stored, queue)
+            return thread_id
+
+    def close_topic(self, chat_id: int, thread_id: int, *, by_user_id: int | None = None,
+                    queue: bool = True) -> dict:
+        """Close a topic (a ``forum_topic_closed`` service message in it); the bot's sends
+        there are refused with TOPIC_CLOSED, members can no longer write there. Returns the
+        service message's update."""
+        return self._toggle_topic(chat_id, thread_id, True, by_user_id, queue)
+
+    def reopen_topic(self, chat_id: int, thread_id: int, *, by_user_id: int | None = None,
+                     queue: bool = True) -> dict:
+        return self._toggle_topic(chat_id, thread_id, False, by_user_id, queue)
+
+    def delete_topic(self, chat_id: int, thread_id: int) -> None:
+        """Delete a topic and, as Telegram does, every message in it."""
+        with self._cond:
+            chat = self._forum(chat_id)
+            self._topic(chat, thread_id)
+            del chat.topics[thread_id]
+            for message_id in [mid for mid, m in chat.messages.items()
+                               if self.topic_of(m) == thread_id]:
+                del chat.messages[message_id]
+            self._changed()
+
+    def topics(self, chat_id: int) -> dict[int, dict]:
+        """The topics of a forum that exist: thread id -> {"name", "icon_color", "closed"}."""
+        with self._lock:
+            return {tid: dict(t) for tid, t in self._forum(chat_id).topics.items()}
+
+    @staticmethod
+    def topic_of(message: dict | None) -> int | None:
+        """The forum topic a message (dict) is in; None for General, non-forum chats and the
+        reply threads of ordinary supergroups (their message_thread_id is no topic)."""
+        if not message or not message.get("is_topic_message"):
+            return None
+        return message.get("message_thread_id")
+
+    def _toggle_topic(self, chat_id: int, thread_id: int, close: bool, by_user_id: int | None,
+                      queue: bool) -> dict:
+        with self._cond:
+            chat = self._forum(chat_id)
+            topic = self._topic(chat, thread_id)
+            if topic["closed"] == close:
+                raise ValueError(f"topic {thread_id} is already {'closed' if close else 'open'}")
+            topic["closed"] = close
+            fields = self._placement(chat, thread_id, None)
+            fields["forum_topic_closed" if close else "forum_topic_reopened"] = {}
+            stored = self._store(chat, self._topic_actor(chat, by_user_id), fields)
+            return self._service_update(chat, stored, queue)
+
+    def _forum(self, chat_id: int) -> _Chat:
+        chat = self._chat(chat_id)
+        if not chat.forum:
+            raise ValueError(f"chat {chat_id} is not a forum (add_group(..., forum=True))")
+        return chat
+
+    @staticmethod
+    def _topic(chat: _Chat, thread_id: int) -> dict:
+        topic = chat.topics.get(thread_id)
+        if topic is None:
+            raise ValueError(f"no topic {thread_id} in chat {chat.id}"
+                             + (" (General is thread_id=None)" if thread_id == GENERAL_TOPIC_ID
+                                else ""))
+        return topic
+
+    def _topic_actor(self, chat: _Chat, by_user_id: int | None) -> dict | None:
+        if by_user_id is not None:
+            return self._user(by_user_id).user
+        creator = next((uid for uid, s in chat.members.items() if s == "creator"), None)
+        return self._users[creator].user if creator in self._users else None
+
+    def _service_update(self, chat: _Chat, stored: dict, queue: bool) -> dict:
+        update = {"update_id": self.next_update_id(), "message": stored}
+        if queue and self._bot_sees(chat, stored):
+            self._enqueue(update)
+        self._changed()
+        return update
+
+    # ------------------------------------------------------------------ memberships
 
     def set_member_status(self, chat_id: int, user_id: int, status: str) -> None:
         if status not in MEMBER_STATUSES:
@@ -717,17 +892,62 @@ class FakeTelegram:
 
     def message_update(self, user_id: int, chat_id: int, text: str, *,
                        reply_to_message_id: int | None = None, entities: list[dict] | None = None,
-                       queue: bool = True) -> dict:
+                       queue: bool = True, thread_id: int | None = None, anonymous: bool = False,
+                       sender_chat_id: int | None = None) -> dict:
+        """user_id writes ``text`` in chat_id.
+
+        ``thread_id``: in that forum topic (None: General, or the topic of the message replied
+        to). ``anonymous=True``: an admin posting as the group (from GroupAnonymousBot, with
+        ``sender_chat`` = the group); ``sender_chat_id``: posting on behalf of that channel (from
+        Channel_Bot, ``sender_chat`` = the channel). Things Telegram would not let the user do
+        raise ValueError.
+        """
         with self._cond:
             user = self._user(user_id)
             chat = self._chat(chat_id)
-            if chat.is_group:
-                chat.members.setdefault(user_id, "member")
-            elif chat.user_id != user_id:
+            if chat.migrated_to is not None:
+                raise ValueError(f"chat {chat_id} was upgraded to {chat.migrated_to}")
+            if chat.type == "channel":
+                raise ValueError("channel posts are not modelled; post as the channel in a group "
+                                 "with sender_chat_id")
+            if not chat.is_group and chat.user_id != user_id:
                 raise ValueError(f"user {user_id} cannot write in the private chat {chat_id}")
-            else:
-                user.started = True
-            message: dict[str, Any] = {"text": text}
+            sender: dict = user.user
+            sender_chat: dict | None = None
+            if sender_chat_id == chat_id:
+                anonymous, sender_chat_id = True, None
+            if anonymous and sender_chat_id is not None:
+                raise ValueError("a message is either anonymous or on behalf of a channel")
+            if anonymous:
+                if not chat.is_group or chat.members.get(user_id) not in _ADMIN:
+                    raise ValueError(f"only admins of a group can post anonymously; user {user_id} "
+                                     f"is not one in chat {chat_id}")
+                sender, sender_chat = dict(GROUP_ANONYMOUS_BOT), self._chat_dict(chat)
+            elif sender_chat_id is not None:
+                channel = self._chats.get(sender_chat_id)
+                if channel is None or channel.type != "channel":
+                    raise ValueError(f"no channel {sender_chat_id}; call add_channel first")
+                if not chat.is_group:
+                    raise ValueError("messages on behalf of a channel are written in groups")
+                sender, sender_chat = dict(CHANNEL_BOT), self._chat_dict(channel)
+            if thread_id is not None:
+                if not chat.forum:
+                    raise ValueError(f"chat {chat_id} is not a forum: no thread_id there")
+                self._topic(chat, thread_id)
+            target = None
+            if reply_to_message_id is not None:
+                target = chat.messages.get(reply_to_message_id)
+                if target is None:
+                    raise ValueError(f"no message {reply_to_message_id} in chat {chat_id}")
+            message: dict[str, Any] = {}
+            if sender_chat is not None:
+                message["sender_chat"] = sender_chat
+            message.update(self._placement(chat, thread_id, target))
+            topic = self.topic_of(message)
+            if (topic is not None and chat.topics[topic]["closed"]
+                    and chat.members.get(user_id) not in _ADMIN):
+                raise ValueError(f"topic {topic} is closed: only admins can write there")
+            message["text"] = text
             if entities is not None:
                 message["entities"] = entities
             else:
@@ -735,12 +955,11 @@ class FakeTelegram:
                 if cmd:
                     message["entities"] = [{"type": "bot_command", "offset": 0,
                                             "length": utf16_len(cmd.group())}]
-            if reply_to_message_id is not None:
-                target = chat.messages.get(reply_to_message_id)
-                if target is None:
-                    raise ValueError(f"no message {reply_to_message_id} in chat {chat_id}")
-                message["reply_to_message"] = self._reply_copy(target)
-            stored = self._store(chat, user.user, message)
+            if chat.is_group:
+                chat.members.setdefault(user_id, "member")
+            else:
+                user.started = True
+            stored = self._store(chat, sender, message)
             update = {"update_id": self.next_update_id(), "message": stored}
             if queue and self._bot_sees(chat, stored):
                 self._enqueue(update)
@@ -771,6 +990,8 @@ class FakeTelegram:
         with self._cond:
             by_user = self._user(by_user_id)
             chat = self._chat(chat_id)
+            if chat.type == "channel":
+                raise ValueError("the bot is never in a channel in this fake")
             if chat.is_group:
                 chat.bot_status = new_status
             elif new_status == "kicked":      # a user blocking the bot looks like this
@@ -825,12 +1046,32 @@ class FakeTelegram:
             self._changed()
             return update
 
-    def migrate_update(self, chat_id: int, new_chat_id: int, *, queue: bool = True) -> dict:
-        """The group becomes a supergroup. Like Telegram, two service messages are queued:
-        ``migrate_to_chat_id`` in the old chat (returned) and ``migrate_from_chat_id`` in the
-        new one."""
+    def migrate_update(self, chat_id: int, new_chat_id: int, *, queue: bool = True,
+                       order: str = "to_first") -> dict:
+        """The basic group becomes a supergroup; returns the ``migrate_to_chat_id`` update (the
+        old chat's). Both service messages are stored and, with ``queue``, queued: see
+        ``migrate_updates``, which returns both."""
+        updates = self.migrate_updates(chat_id, new_chat_id, queue=queue, order=order)
+        return next(u for u in updates if "migrate_to_chat_id" in u["message"])
+
+    def migrate_updates(self, chat_id: int, new_chat_id: int, *, queue: bool = True,
+                        order: str = "to_first") -> list[dict]:
+        """The basic group chat_id is upgraded to the supergroup new_chat_id: returns the two
+        service-message updates, ``migrate_to_chat_id`` (in the old chat) and
+        ``migrate_from_chat_id`` (in the new one), in ``order`` ("to_first" or "from_first":
+        Telegram has delivered them both ways), each its own update; with ``queue`` both are
+        queued (if the bot is in the group). Members, admins and the bot's status carry over;
+        messages stay in the old chat, which refuses every later call with ChatMigrated."""
+        if order not in ("to_first", "from_first"):
+            raise ValueError('order is "to_first" or "from_first"')
         with self._cond:
             old = self._group(chat_id)
+            if old.migrated_to is not None:
+                raise ValueError(f"chat {chat_id} was already upgraded to {old.migrated_to}")
+            if old.type != "group":
+                raise ValueError(f"chat {chat_id} is a {old.type}: only basic groups are upgraded")
+            if new_chat_id >= 0 or new_chat_id in self._chats:
+                raise ValueError(f"{new_chat_id} is not a free supergroup id")
             new = _Chat(new_chat_id, "supergroup", old.title)
             new.members = dict(old.members)
             new.bot_status = old.bot_status
@@ -838,14 +1079,15 @@ class FakeTelegram:
             self._chats[new_chat_id] = new
             creator = next((uid for uid, s in old.members.items() if s == "creator"), None)
             sender = self._users[creator].user if creator in self._users else None
-            first = self._store(old, sender, {"migrate_to_chat_id": new_chat_id})
-            second = self._store(new, sender, {"migrate_from_chat_id": chat_id})
-            update = {"update_id": self.next_update_id(), "message": first}
+            to_message = self._store(old, sender, {"migrate_to_chat_id": new_chat_id})
+            from_message = self._store(new, sender, {"migrate_from_chat_id": chat_id})
+            pair = (to_message, from_message) if order == "to_first" else (from_message, to_message)
+            updates = [{"update_id": self.next_update_id(), "message": m} for m in pair]
             if queue and new.bot_status in _PRESENT:
-                self._enqueue(update)
-                self._enqueue({"update_id": self.next_update_id(), "message": second})
+                for update in updates:
+                    self._enqueue(update)
             self._changed()
-            return update
+            return updates
 
     def push_update(self, update: dict) -> None:
         with self._cond:
@@ -951,6 +1193,11 @@ class FakeTelegram:
         with self._lock:
             return self._descriptions.get(("short" if short else "long", language_code), "")
 
+    def refusals(self) -> list[tuple[str, str]]:
+        """Every refused request so far as (method, description), oldest first."""
+        with self._lock:
+            return [(method, error.get("description", "")) for method, _, error in self.errors]
+
     def reset_records(self) -> None:
         with self._lock:
             self.calls.clear()
@@ -986,7 +1233,15 @@ class FakeTelegram:
 
     def _chat_dict(self, chat: _Chat) -> dict:
         if chat.is_group:
-            return {"id": chat.id, "type": chat.type, "title": chat.title}
+            d: dict[str, Any] = {"id": chat.id, "type": chat.type, "title": chat.title}
+            if chat.forum:
+                d["is_forum"] = True
+            return d
+        if chat.type == "channel":
+            d = {"id": chat.id, "type": "channel", "title": chat.title}
+            if chat.username:
+                d["username"] = chat.username
+            return d
         user = self._users[chat.user_id].user
         d = {"id": chat.id, "type": "private", "first_name": user["first_name"]}
         for key in ("last_name", "username"):
@@ -1128,7 +1383,7 @@ class FakeTelegram:
         if chat.migrated_to is not None:
             raise TelegramError(400, "Bad Request: group chat was upgraded to a supergroup chat",
                                 {"migrate_to_chat_id": chat.migrated_to})
-        if chat.is_group:
+        if chat.is_group or chat.type == "channel":
             if chat.bot_status not in _PRESENT:
                 raise _forbidden(f"bot is not a member of the {chat.type} chat")
         else:
@@ -1186,7 +1441,8 @@ class FakeTelegram:
             raise _bad("unsupported parse_mode")
         return _trim(plain, ents)
 
-    def _reply_target(self, chat: _Chat, p: dict) -> dict | None:
+    def _reply_target(self, chat: _Chat, p: dict) -> tuple[_Chat, dict] | None:
+        """The message a send replies to (reply_to_message_id or reply_parameters), and its chat."""
         message_id = p.get("reply_to_message_id")
         allow = bool(p.get("allow_sending_without_reply"))
         rp = p.get("reply_parameters")
@@ -1202,7 +1458,59 @@ class FakeTelegram:
             if allow:
                 return None
             raise _bad("message to be replied not found")
-        return self._reply_copy(target)
+        return chat, target
+
+    def _thread_param(self, chat: _Chat, p: dict) -> int | None:
+        """The forum topic a send names with message_thread_id (checked), or None."""
+        thread_id = p.get("message_thread_id")
+        if not isinstance(thread_id, int) or isinstance(thread_id, bool) or thread_id <= 0:
+            return None  # the server reads a missing, malformed or non-positive id as none
+        if chat.forum:
+            if thread_id == GENERAL_TOPIC_ID or thread_id not in chat.topics:
+                raise _bad("message thread not found")
+            return thread_id
+        if chat.type == "private" or self.strict_message_threads:
+            raise _bad("message thread not found")
+        return None  # ignored in basic groups and non-forum supergroups (Bot API 9.3+)
+
+    def _placement(self, chat: _Chat, thread_id: int | None, target: dict | None) -> dict:
+        """The thread fields and the reply of a new message in chat: ``thread_id`` a topic of a
+        forum (checked) or None, ``target`` the message of this chat it replies to, or None."""
+        fields: dict[str, Any] = {}
+        if chat.forum:
+            target_topic = self.topic_of(target)
+            if thread_id is None and target is not None:
+                thread_id = target_topic      # a reply lands in the replied message's topic
+            if thread_id is not None:
+                fields["message_thread_id"] = thread_id
+                fields["is_topic_message"] = True
+            if target is not None and target_topic == thread_id:
+                fields["reply_to_message"] = self._reply_copy(target)
+            else:
+                root = chat.messages.get(thread_id) if thread_id is not None else None
+                if root is not None:
+                    # Telegram shows the topic's creation message as what a message in the
+                    # topic replies to, unless it replies to something else in the topic.
+                    fields["reply_to_message"] = self._reply_copy(root)
+                if target is not None:
+                    fields["external_reply"] = self._external_reply(target)
+        elif target is not None:
+            fields["reply_to_message"] = self._reply_copy(target)
+            if chat.type == "supergroup":
+                # A reply thread of an ordinary supergroup: its id without is_topic_message.
+                fields["message_thread_id"] = target.get("message_thread_id", target["message_id"])
+        return fields
+
+    @staticmethod
+    def _external_reply(target: dict) -> dict:
+        origin: dict[str, Any] = {"date": target["date"]}
+        if "sender_chat" in target:
+            origin.update(type="chat", sender_chat=target["sender_chat"])
+        elif "from" in target:
+            origin.update(type="user", sender_user=target["from"])
+        else:
+            origin.update(type="hidden_user", sender_user_name="Unknown")
+        return {"origin": origin, "chat": target["chat"], "message_id": target["message_id"]}
 
     def _own_message(self, chat: _Chat, message_id: Any, missing: str) -> dict:
         message = chat.messages.get(message_id) if isinstance(message_id, int) else None
@@ -1220,9 +1528,20 @@ class FakeTelegram:
         self._recent.append((chat_id, message.get("text") or message.get("caption") or ""))
 
     def _send(self, chat: _Chat, fields: dict, p: dict) -> dict:
-        reply = self._reply_target(chat, p)
-        if reply is not None:
-            fields["reply_to_message"] = reply
+        thread_id = self._thread_param(chat, p)
+        replied = self._reply_target(chat, p)
+        target = None
+        if replied is not None:
+            if replied[0] is chat:
+                target = replied[1]
+            else:
+                fields["reply_to_message"] = self._reply_copy(replied[1])  # in another chat
+        placement = self._placement(chat, thread_id, target)
+        topic = self.topic_of(placement)
+        if topic is not None and chat.topics[topic]["closed"]:
+            raise _bad("TOPIC_CLOSED")
+        for key, value in placement.items():
+            fields.setdefault(key, value)   # a reply to another chat's message stays as it is
         message = self._store(chat, self._bot_user, fields)
         self._note(chat.id, message)
         return message

@@ -191,13 +191,16 @@ async def edit(bot: Bot, chat_id: int | None, message_id: int | None, text: str,
     except ChatMigrated:  # a message from before the group's upgrade: it stays as it was
         log.info("message %s in %s is from before the group's upgrade: not edited", message_id, chat_id)
         return False
+    except Forbidden as exc:  # blocked by the person, or the bot left the group: nothing to edit
+        log.info("could not edit message %s in %s: %s", message_id, chat_id, exc.message)
+        return False
 
 
 async def drop_buttons(bot: Bot, chat_id: int, message_id: int) -> None:
     """Take the buttons off a message we sent; one that is gone or has none is not an error."""
     try:
         await bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
-    except BadRequest as exc:
+    except (BadRequest, Forbidden, ChatMigrated) as exc:
         log.info("could not drop the buttons of %s in %s: %s", message_id, chat_id, exc.message)
 
 

@@ -777,3 +777,317 @@ async def test_ptb_application_polls_and_shuts_down_cleanly(tg):
         await app.stop()
     assert tg.pending_updates() == 0
     assert tg.errors == []
+
+
+# ------------------------------------------------------------------ forum topics
+
+FORUM = -1005550001
+CHANNEL = -1007770001
+
+
+@pytest.fixture
+def forum(tg):
+    tg.add_group(FORUM, "Forum", creator=ANN, admins=[BOB], members=[EVE], forum=True)
+    return FORUM
+
+
+def test_forum_topics_and_the_messages_in_them(tg, http, forum):
+    bot = telegram.Bot(tg.token)
+    assert ok(http, "getChat", chat_id=forum)["is_forum"] is True
+    offers = tg.create_topic(forum, "Offers")
+    created = tg.messages(forum)[-1]
+    # Telegram's thread id is the id of the topic's service message, which is in the topic
+    assert created["message_id"] == offers and created["forum_topic_created"]["name"] == "Offers"
+    assert created["message_thread_id"] == offers and created["is_topic_message"] is True
+    assert "reply_to_message" not in created
+    assert tg.topics(forum) == {offers: {"name": "Offers", "icon_color": 0x6FB9F0, "closed": False}}
+
+    in_topic = tg.message_update(EVE, forum, "/offer tea", thread_id=offers)["message"]
+    assert in_topic["message_thread_id"] == offers and in_topic["is_topic_message"] is True
+    # a message in a topic "replies" to the topic's creation message, as on Telegram
+    assert in_topic["reply_to_message"]["forum_topic_created"]["name"] == "Offers"
+    reply = tg.message_update(BOB, forum, "me!", reply_to_message_id=in_topic["message_id"])["message"]
+    assert tg.topic_of(reply) == offers and reply["reply_to_message"]["text"] == "/offer tea"
+    general = tg.message_update(EVE, forum, "/balance")["message"]
+    assert "message_thread_id" not in general and "is_topic_message" not in general
+    assert "reply_to_message" not in general and tg.topic_of(general) is None
+
+    parsed = Update.de_json({"update_id": 1, "message": in_topic}, bot).message
+    assert parsed.is_topic_message and parsed.message_thread_id == offers
+    assert parsed.chat.is_forum and parsed.reply_to_message.forum_topic_created.name == "Offers"
+
+    with pytest.raises(ValueError, match="General"):
+        tg.message_update(EVE, forum, "x", thread_id=1)
+    with pytest.raises(ValueError, match="no topic"):
+        tg.message_update(EVE, forum, "x", thread_id=999)
+    with pytest.raises(ValueError, match="not a forum"):
+        tg.message_update(EVE, SUPER, "x", thread_id=offers)
+    with pytest.raises(ValueError, match="not a forum"):
+        tg.create_topic(SUPER, "Nope")
+
+
+@pytest.mark.asyncio
+async def test_the_bot_writes_into_topics(tg, forum):
+    offers, requests = tg.create_topic(forum, "Offers"), tg.create_topic(forum, "Requests")
+    asked = tg.message_update(EVE, forum, "who can fix a bike?", thread_id=requests)["message"]
+    async with telegram.Bot(tg.token, base_url=tg.base_url) as bot:
+        sent = await bot.send_message(forum, "<b>Tea</b>", parse_mode="HTML", message_thread_id=offers)
+        assert sent.is_topic_message and sent.message_thread_id == offers
+        assert sent.reply_to_message.forum_topic_created.name == "Offers"
+        # no message_thread_id: General...
+        general = await bot.send_message(forum, "hello all")
+        assert general.message_thread_id is None and not general.is_topic_message
+        # ...unless it replies to a message in a topic: then it lands in that topic
+        answer = await bot.send_message(forum, "I can", reply_to_message_id=asked["message_id"])
+        assert answer.message_thread_id == requests and answer.is_topic_message
+        assert answer.reply_to_message.message_id == asked["message_id"]
+        answer = await bot.send_message(forum, "me too", reply_parameters=telegram.ReplyParameters(
+            asked["message_id"]), message_thread_id=requests)
+        assert answer.message_thread_id == requests
+        # a reply to a message of another topic lands in the topic asked for, as an external reply
+        cross = await bot.send_message(forum, "see Requests", message_thread_id=offers,
+                                       reply_to_message_id=asked["message_id"])
+        assert cross.message_thread_id == offers and cross.external_reply.message_id == asked["message_id"]
+        assert cross.reply_to_message.forum_topic_created.name == "Offers"
+        doc = await bot.send_document(forum, b"a,b\n", filename="t.csv", message_thread_id=requests)
+        assert doc.message_thread_id == requests and tg.documents(forum)[-1]["file_name"] == "t.csv"
+
+        for thread_id in (1, 999, asked["message_id"]):   # General, unknown, not a topic's id
+            with pytest.raises(BadRequest, match="(?i)^message thread not found$"):
+                await bot.send_message(forum, "x", message_thread_id=thread_id)
+        tg.close_topic(forum, offers)
+        for kwargs in ({"message_thread_id": offers}, {"reply_to_message_id": sent.message_id}):
+            with pytest.raises(BadRequest, match="(?i)^topic_closed$"):
+                await bot.send_message(forum, "x", **kwargs)
+        tg.set_bot_status(forum, "administrator")   # kept simple: closed even for an admin bot
+        with pytest.raises(BadRequest, match="(?i)^topic_closed$"):
+            await bot.send_document(forum, b"x", filename="x.txt", message_thread_id=offers)
+        tg.reopen_topic(forum, offers)
+        assert (await bot.send_message(forum, "open again", message_thread_id=offers)).is_topic_message
+        edited = await bot.edit_message_text("<i>Tea</i>", forum, sent.message_id, parse_mode="HTML")
+        assert edited.message_thread_id == offers   # edits keep the message where it is
+        tg.delete_topic(forum, requests)
+        with pytest.raises(BadRequest, match="(?i)^message thread not found$"):
+            await bot.send_message(forum, "x", message_thread_id=requests)
+        with pytest.raises(BadRequest, match="(?i)message to edit not found"):
+            await bot.edit_message_text("gone", forum, answer.message_id)  # deleted with the topic
+
+    by_topic = [(m["text"], tg.topic_of(m)) for m in tg.bot_messages(forum) if "text" in m]
+    assert by_topic == [("Tea", offers), ("hello all", None), ("see Requests", offers),
+                        ("open again", offers)]
+    assert all(tg.topic_of(m) != requests for m in tg.messages(forum))
+    assert tg.refusals()[-1] == ("editMessageText", "Bad Request: message to edit not found")
+
+
+def test_topic_service_messages_closed_topics_and_buttons(tg, http, forum):
+    tg.set_bot_status(forum, "administrator")
+    offers = tg.create_topic(forum, "Offers", by_user_id=BOB)
+    closed = tg.close_topic(forum, offers)["message"]
+    assert closed["forum_topic_closed"] == {} and tg.topic_of(closed) == offers
+    assert closed["from"]["id"] == ANN and tg.topics(forum)[offers]["closed"] is True
+    with pytest.raises(ValueError, match="closed"):
+        tg.message_update(EVE, forum, "x", thread_id=offers)     # members can't write there
+    admin_note = tg.message_update(BOB, forum, "closed for now", thread_id=offers)["message"]
+    with pytest.raises(ValueError, match="already closed"):
+        tg.close_topic(forum, offers)
+    reopened = tg.reopen_topic(forum, offers, by_user_id=BOB)["message"]
+    assert reopened["forum_topic_reopened"] == {} and reopened["from"]["id"] == BOB
+    kinds = [next(k for k in ("forum_topic_created", "forum_topic_closed", "forum_topic_reopened", "text")
+                  if k in u["message"]) for u in ok(http, "getUpdates")]
+    assert kinds == ["forum_topic_created", "forum_topic_closed", "text", "forum_topic_reopened"]
+
+    mid = ok(http, "sendMessage", chat_id=forum, text="pick", message_thread_id=offers,
+             reply_markup=keyboard({"text": "Take", "callback_data": "take"}))["message_id"]
+    query = tg.callback_update(EVE, forum, mid, "take")["callback_query"]
+    assert query["from"]["id"] == EVE and query["message"]["message_thread_id"] == offers
+    assert query["message"]["is_topic_message"] is True
+    tg.delete_topic(forum, offers)
+    assert tg.topics(forum) == {} and admin_note["message_id"] not in {m["message_id"] for m in tg.messages(forum)}
+    with pytest.raises(ValueError):
+        tg.delete_topic(forum, offers)
+
+
+def test_message_thread_id_outside_forums(tg, http):
+    # current Bot API: ignored in groups without topics...
+    for chat_id in (SUPER, GROUP):
+        sent = ok(http, "sendMessage", chat_id=chat_id, text="x", message_thread_id=77)
+        assert "message_thread_id" not in sent and "is_topic_message" not in sent
+    # ...refused in private chats (bot topics in private chats are not modelled)
+    refused(http, "sendMessage", 400, "Bad Request: message thread not found", chat_id=ANN, text="x",
+            message_thread_id=77)
+    tg.strict_message_threads = True      # as Bot API servers before 9.3 did
+    refused(http, "sendMessage", 400, "Bad Request: message thread not found", chat_id=SUPER, text="x",
+            message_thread_id=77)
+    tg.strict_message_threads = False
+    # replies in an ordinary supergroup carry their reply thread's id, but are no topic messages
+    root = ok(http, "sendMessage", chat_id=SUPER, text="offer")
+    first = tg.message_update(BOB, SUPER, "me", reply_to_message_id=root["message_id"])["message"]
+    second = ok(http, "sendMessage", chat_id=SUPER, text="ok Bob", reply_to_message_id=first["message_id"])
+    assert first["message_thread_id"] == second["message_thread_id"] == root["message_id"]
+    assert "is_topic_message" not in first and tg.topic_of(first) is None and tg.topic_of(second) is None
+    assert "message_thread_id" not in tg.message_update(BOB, SUPER, "plain")["message"]
+    in_group = tg.message_update(BOB, GROUP, "re", reply_to_message_id=tg.messages(GROUP)[0]["message_id"])
+    assert "message_thread_id" not in in_group["message"]     # basic groups have no threads
+
+
+# ------------------------------------------------------------------ anonymous admins and channels
+
+@pytest.mark.asyncio
+async def test_anonymous_admins_and_channels(tg):
+    channel = tg.add_channel(CHANNEL, "Riverside News", username="riverside")
+    assert channel == {"id": CHANNEL, "type": "channel", "title": "Riverside News", "username": "riverside"}
+    bot = telegram.Bot(tg.token)
+    anon = tg.message_update(BOB, SUPER, "/settle")["message"]
+    assert anon["from"]["id"] == BOB and "sender_chat" not in anon
+    anon = tg.message_update(BOB, SUPER, "/settle", anonymous=True)["message"]
+    assert anon["from"] == {"id": 1087968824, "is_bot": True, "first_name": "Group",
+                            "username": "GroupAnonymousBot"}
+    assert anon["sender_chat"] == {"id": SUPER, "type": "supergroup", "title": "Big group"}
+    assert tg.message_update(ANN, SUPER, "hi", sender_chat_id=SUPER)["message"]["sender_chat"]["id"] == SUPER
+    with pytest.raises(ValueError, match="only admins"):
+        tg.message_update(EVE, SUPER, "/settle", anonymous=True)
+    with pytest.raises(ValueError, match="only admins"):
+        tg.message_update(BOB, GROUP, "/settle", anonymous=True)      # Bob is a plain member there
+    with pytest.raises(ValueError):
+        tg.message_update(ANN, ANN, "x", anonymous=True)
+    as_channel = tg.message_update(EVE, SUPER, "news!", sender_chat_id=CHANNEL)["message"]
+    assert as_channel["from"] == {"id": 136817688, "is_bot": True, "first_name": "Channel",
+                                  "username": "Channel_Bot"}
+    assert as_channel["sender_chat"] == channel
+    with pytest.raises(ValueError, match="add_channel"):
+        tg.message_update(EVE, SUPER, "x", sender_chat_id=-100999)
+    with pytest.raises(ValueError):
+        tg.message_update(EVE, SUPER, "x", sender_chat_id=CHANNEL, anonymous=True)
+
+    parsed = Update.de_json({"update_id": 1, "message": as_channel}, bot).message
+    assert parsed.sender_chat.type == "channel" and parsed.sender_chat.username == "riverside"
+    assert parsed.from_user.id == 136817688 and parsed.from_user.is_bot
+    parsed = Update.de_json({"update_id": 2, "message": anon}, bot).message
+    assert parsed.sender_chat.id == parsed.chat.id == SUPER
+
+    async with telegram.Bot(tg.token, base_url=tg.base_url) as live:
+        prompt = await live.send_message(SUPER, "confirm it's you", reply_to_message_id=anon["message_id"],
+                                         reply_markup=InlineKeyboardMarkup(
+                                             [[InlineKeyboardButton("Me", callback_data="an:1")]]))
+        assert prompt.reply_to_message.sender_chat.id == SUPER
+        press = tg.callback_update(BOB, SUPER, prompt.message_id, "an:1")["callback_query"]
+        assert press["from"]["id"] == BOB                       # presses come from the person
+        with pytest.raises(Forbidden, match="(?i)bot is not a member of the channel chat"):
+            await live.send_message(CHANNEL, "x")
+        with pytest.raises(Forbidden):
+            await live.get_chat(CHANNEL)
+    with pytest.raises(ValueError):
+        tg.message_update(EVE, CHANNEL, "x")
+
+
+def test_anonymous_commands_reach_a_bot_in_privacy_mode(tg, http):
+    tg.message_update(BOB, SUPER, "chatter", anonymous=True)
+    tg.message_update(BOB, SUPER, "/balance@timebank_test_bot", anonymous=True)
+    tg.message_update(EVE, SUPER, "/balance", sender_chat_id=tg.add_channel(CHANNEL, "News")["id"])
+    got = ok(http, "getUpdates")
+    assert [u["message"]["text"] for u in got] == ["/balance@timebank_test_bot", "/balance"]
+    assert [u["message"]["from"]["username"] for u in got] == ["GroupAnonymousBot", "Channel_Bot"]
+
+
+# ------------------------------------------------------------------ basic groups and the upgrade
+
+def test_group_types(tg, http):
+    assert tg.add_group(-1001111, "Basic, odd id", basic=True)["type"] == "group"
+    assert tg.add_group(-4002, "Default by id")["type"] == "group"
+    assert tg.add_group(-1002222, "Default by id")["type"] == "supergroup"
+    assert tg.add_group(-4003, "Forced", supergroup=True)["type"] == "supergroup"
+    forum = tg.add_group(-4004, "Forum", forum=True)
+    assert forum == {"id": -4004, "type": "supergroup", "title": "Forum", "is_forum": True}
+    assert "is_forum" not in tg.add_group(-1003333, "Plain")
+    for kwargs in ({"basic": True, "forum": True}, {"basic": True, "supergroup": True},
+                   {"forum": True, "supergroup": False}):
+        with pytest.raises(ValueError):
+            tg.add_group(-4009, "Bad", **kwargs)
+    assert ok(http, "sendMessage", chat_id=-4004, text="x")["chat"]["is_forum"] is True
+    assert ok(http, "getChat", chat_id=-1001111)["type"] == "group"
+
+
+@pytest.mark.parametrize("order, first", [("to_first", "migrate_to_chat_id"),
+                                          ("from_first", "migrate_from_chat_id")])
+def test_migrate_updates_in_either_order(tg, http, order, first):
+    updates = tg.migrate_updates(GROUP, -1004001, queue=False, order=order)
+    assert len(updates) == 2 and first in updates[0]["message"]
+    assert updates[0]["update_id"] < updates[1]["update_id"] and tg.pending_updates() == 0
+    to_update = next(u for u in updates if "migrate_to_chat_id" in u["message"])
+    from_update = next(u for u in updates if "migrate_from_chat_id" in u["message"])
+    assert to_update["message"]["chat"]["id"] == GROUP and to_update["message"]["migrate_to_chat_id"] == -1004001
+    assert from_update["message"]["chat"] == {"id": -1004001, "type": "supergroup", "title": "Small group"}
+    assert from_update["message"]["migrate_from_chat_id"] == GROUP
+
+
+def test_migrate_update_queues_both_and_returns_the_old_chats(tg, http):
+    tg.add_group(-4100, "Another", basic=True, creator=ANN)
+    returned = tg.migrate_update(-4100, -1004100, order="from_first")
+    assert returned["message"]["migrate_to_chat_id"] == -1004100       # as before: the old chat's
+    got = ok(http, "getUpdates")
+    assert [("migrate_from_chat_id" in u["message"], "migrate_to_chat_id" in u["message"]) for u in got] \
+        == [(True, False), (False, True)]
+    assert got[1] == json.loads(json.dumps(returned))
+    tg.add_group(-4200, "Third", basic=True)
+    got = [u["message"] for u in tg.migrate_updates(-4200, -1004200)]
+    assert "migrate_to_chat_id" in got[0] and "migrate_from_chat_id" in got[1]
+    with pytest.raises(ValueError, match="already"):
+        tg.migrate_update(-4200, -1004201)
+    with pytest.raises(ValueError, match="only basic groups"):
+        tg.migrate_update(SUPER, -1004300)
+    with pytest.raises(ValueError, match="free"):
+        tg.migrate_update(GROUP, SUPER)
+    with pytest.raises(ValueError):
+        tg.migrate_update(GROUP, -1004400, order="sideways")
+
+
+@pytest.mark.asyncio
+async def test_an_upgraded_group_refuses_everything_with_chat_migrated(tg):
+    tg.set_member_status(GROUP, EVE, "administrator")
+    tg.set_bot_status(GROUP, "administrator")
+    new_id = -1004001
+    async with telegram.Bot(tg.token, base_url=tg.base_url) as bot:
+        markup = InlineKeyboardMarkup([[InlineKeyboardButton("A", callback_data="a")]])
+        before = await bot.send_message(GROUP, "before", reply_markup=markup)
+        user_msg = tg.message_update(BOB, GROUP, "chatter")["message"]
+        tg.migrate_update(GROUP, new_id)
+        calls = [
+            bot.send_message(GROUP, "x"),
+            bot.send_document(GROUP, b"x", filename="x.txt"),
+            bot.edit_message_text("edited", GROUP, before.message_id),
+            bot.edit_message_reply_markup(GROUP, before.message_id),
+            bot.delete_message(GROUP, user_msg["message_id"]),
+            bot.get_chat(GROUP),
+            bot.get_chat_member(GROUP, BOB),
+            bot.get_chat_administrators(GROUP),
+            bot.get_chat_member_count(GROUP),
+            bot.send_chat_action(GROUP, "typing"),
+            bot.leave_chat(GROUP),
+        ]
+        for call_ in calls:
+            with pytest.raises(ChatMigrated) as migrated:
+                await call_
+            assert migrated.value.new_chat_id == new_id
+        assert all(d == "Bad Request: group chat was upgraded to a supergroup chat" for _, d in tg.refusals())
+        assert len(tg.refusals()) == len(calls)
+        # the members, admins and the bot's status carried over
+        admins = {m.user.id: m.status for m in await bot.get_chat_administrators(new_id)}
+        assert admins == {ANN: "creator", EVE: "administrator", tg.bot_id: "administrator"}
+        assert (await bot.get_chat_member(new_id, BOB)).status == "member"
+        assert (await bot.send_message(new_id, "moved")).chat.type == "supergroup"
+    # messages sent before the upgrade stay in the old chat
+    assert [m["message_id"] for m in tg.messages(GROUP)][:2] == [before.message_id, user_msg["message_id"]]
+    assert tg.messages(GROUP)[0]["text"] == "before" and "edit_date" not in tg.messages(GROUP)[0]
+    assert [m.get("text") for m in tg.messages(new_id)] == [None, "moved"]   # migrate_from, then ours
+    with pytest.raises(ValueError, match="upgraded"):
+        tg.message_update(BOB, GROUP, "anyone?")
+
+
+def test_refusals(tg, http):
+    assert tg.refusals() == []
+    refused(http, "sendMessage", 400, "Bad Request: chat not found", chat_id=999, text="x")
+    refused(http, "sendMessage", 403, "Forbidden: bot can't initiate", chat_id=EVE, text="x")
+    assert tg.refusals() == [("sendMessage", "Bad Request: chat not found"),
+                             ("sendMessage", "Forbidden: bot can't initiate conversation with a user")]
+    tg.reset_records()
+    assert tg.refusals() == []
