@@ -323,10 +323,13 @@ async def anonymous_confirmed(update: Update, context: BotContext) -> None:
         await messaging.alert(query, context.tr("This was already done, or it has expired."))
         return
     await query.answer()
-    if isinstance(query.message, Message):
-        await messaging.drop_buttons(context.bot, query.message.chat_id, query.message.message_id)
+    if isinstance(query.message, Message):  # the group learns it is done, not who did it
+        tr = context.runtime.tr_for_group(timebank)
+        await messaging.edit(context.bot, query.message.chat_id, query.message.message_id,
+                             tr("Done: an admin took care of it."))
     user = query.from_user
-    await _run(context, waiting.command, user.id, user.first_name, user.full_name, timebank.chat_id, False,
+    # They chose to stay anonymous in the group: what the command says back goes to them privately.
+    await _run(context, waiting.command, user.id, user.first_name, user.full_name, user.id, True,
                waiting.args, timebank, None, waiting.topic_id)
 
 

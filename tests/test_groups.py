@@ -131,6 +131,10 @@ async def test_an_anonymous_admin_confirms_it_is_them_and_is_audited_by_name(wor
     assert await status_of(world, FORUM, tom) == "pending"
     await ada.press(question, "confirm it's you")
     assert await status_of(world, FORUM, tom) == "active"
+    # Ada chose to stay anonymous: the group learns it is done, she hears what was done, privately.
+    assert not any("Ada" in m["text"] for m in world.tg.bot_messages(FORUM))
+    assert "Done: an admin took care of it." in [m["text"] for m in world.tg.bot_messages(FORUM)]
+    assert ada.last()["text"] == "Tom (#1) was approved by Ada."
     await ada.press(question, "confirm it's you")  # once only
     assert world.tg.answered_callbacks()[-1]["text"] == "This was already done, or it has expired."
     for command in ("/suspend @tom", "/reinstate @tom"):
