@@ -8,7 +8,8 @@ In one run it prints:
   2. a confirmation's commits/s through the real async path against raw sqlite3 doing a
      minimal double-entry write (both WAL + synchronous=FULL);
   3. /balance and a confirm round-trip through the fake Bot API against a bare PTB echo bot:
-     updates/s and CPU per update of the bot process;
+     updates/s and CPU per update of the bot process with N updates pushed at once, and the
+     reply latency of one update at a time on an idle bot (/balance vs echo; one confirmation);
   4. time from Popen to the first getUpdates;
   5. the bot's RSS after the throughput runs.
 Figures, never assertions: the tests do not time anything. Progress goes to stderr; the table
@@ -53,6 +54,7 @@ USER_BASE = 10_000_000    # member m is Telegram user USER_BASE + m
 FLOOR = -600              # the schema's default min_balance, kept: the seed obeys it
 DAY = 86400
 CLOCK = os.sysconf("SC_CLK_TCK")
+IDLE_SAMPLES = 7          # single updates on an idle bot, for the reply latency
 T0 = time.monotonic()
 
 
@@ -294,21 +296,23 @@ def query_latency(path: Path, runs: int = 2000) -> dict:
 
 def raw_round(conn: sqlite3.Connection, rows: list, rng: random.Random, seconds: float) -> tuple[int, float]:
     """The floor of what a double-entry write costs: plain sqlite3 (WAL, synchronous=FULL), one
-    exchange row, two entries, two balance updates per transaction."""
+    exchange row, its transfer, two entries (the transfer's legs), two balance updates per transaction."""
     now = int(time.time())
     done = 0
     start = time.perf_counter()
     end = start + seconds
     while time.perf_counter() < end:
-        (a, _, a_account, _), (b, _, b_account, _) = rng.sample(rows, 2)
+        (a, _, a_account, _), (b, b_user, b_account, _) = rng.sample(rows, 2)
         conn.execute("BEGIN IMMEDIATE")
         ex = conn.execute("INSERT INTO exchanges (timebank_id, provider_id, receiver_id, recorded_by, minutes, "
                           "state, created_at, expires_at, decided_at) VALUES (1, ?, ?, ?, 60, 'confirmed', ?, ?, ?)",
                           (a, b, a, now, now + 14 * DAY, now)).lastrowid
-        conn.execute("INSERT INTO entries (timebank_id, account_id, exchange_id, minutes, created_at) "
-                     "VALUES (1, ?, ?, 60, ?)", (a_account, ex, now))
-        conn.execute("INSERT INTO entries (timebank_id, account_id, exchange_id, minutes, created_at) "
-                     "VALUES (1, ?, ?, -60, ?)", (b_account, ex, now))
+        transfer = conn.execute("INSERT INTO transfers (timebank_id, kind, actor_user_id, exchange_id, created_at) "
+                                "VALUES (1, 'exchange', ?, ?, ?)", (b_user, ex, now)).lastrowid
+        conn.execute("INSERT INTO entries (timebank_id, transfer_id, account_id, minutes, created_at) "
+                     "VALUES (1, ?, ?, 60, ?)", (transfer, a_account, now))
+        conn.execute("INSERT INTO entries (timebank_id, transfer_id, account_id, minutes, created_at) "
+                     "VALUES (1, ?, ?, -60, ?)", (transfer, b_account, now))
         conn.execute("UPDATE accounts SET balance = balance + 60 WHERE id = ?", (a_account,))
         conn.execute("UPDATE accounts SET balance = balance - 60 WHERE id = ?", (b_account,))
         conn.execute("COMMIT")
@@ -420,9 +424,9 @@ def wait_calls(calls: Calls, done, timeout: float, on_progress=None) -> None:
         time.sleep(0.002)
 
 
-def bot_env(tg: FakeTelegram, db_path: Path | None) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "DATABASE_", "WEBHOOK_"))}
-    env.update(BOT_TOKEN=tg.token, BOT_API_BASE_URL=tg.base_url, PYTHONPATH=str(ROOT))
+def bot_env(tg: FakeTelegram, db_path: Path | None, extra: dict | None = None) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "DATABASE_", "WEBHOOK_", "BENCH_"))}
+    env.update(BOT_TOKEN=tg.token, BOT_API_BASE_URL=tg.base_url, PYTHONPATH=str(ROOT), **(extra or {}))
     if db_path is not None:
         env["DATABASE_URL"] = f"sqlite:///{db_path}"
     return env
@@ -431,14 +435,15 @@ def bot_env(tg: FakeTelegram, db_path: Path | None) -> dict:
 class Proc:
     """A bot subprocess; always ended by `stop` (SIGTERM, then SIGKILL)."""
 
-    def __init__(self, tg: FakeTelegram, name: str, command: list[str], db_path: Path | None) -> None:
+    def __init__(self, tg: FakeTelegram, name: str, command: list[str], db_path: Path | None,
+                 env: dict | None = None) -> None:
         WORK.mkdir(parents=True, exist_ok=True)
         self.log_path = WORK / f"{name}.log"
         self.log = open(self.log_path, "ab")
         calls = Calls(tg)
         started = time.perf_counter()
         # cwd: the work folder, so no .env of the project is read; the settings come from env only.
-        self.popen = subprocess.Popen(command, cwd=WORK, env=bot_env(tg, db_path), stdout=self.log,
+        self.popen = subprocess.Popen(command, cwd=WORK, env=bot_env(tg, db_path, env), stdout=self.log,
                                       stderr=subprocess.STDOUT)
         self.pid = self.popen.pid
         # Polled, not tg.wait_for: the fake records a getUpdates when it arrives but only signals a
@@ -495,6 +500,41 @@ def replies_done(counts: Counter, n: int) -> bool:
 def confirms_done(counts: Counter, n: int) -> bool:
     # The bot answers the button first, then edits both messages and tells the recorder.
     return counts["answerCallbackQuery"] >= n and counts["sendMessage"] >= n
+
+
+# Every window of bot/ratelimit.py is empty after this long without messages (the longest a
+# private chat's, 3 s; a group's is 60 s, but the latency probes write to private chats only).
+QUIET_S = 3.5
+IDLE_GAP_S = 0.3
+
+
+def idle_latency(tg: FakeTelegram, push_one, done_when, samples: int) -> dict:
+    """One update at a time on an idle bot: ms from pushing it until the fake has the reply(s).
+
+    Waits QUIET_S first, and IDLE_GAP_S between samples, so no limiter has anything to hold back
+    unless it spaces messages of an idle bot. The fake signals every call (a Condition), so the
+    time is when the last awaited call arrived, not a polling tick.
+    """
+    time.sleep(QUIET_S)
+    taken = []
+    for i in range(samples):
+        calls = Calls(tg)
+        start = time.perf_counter()
+        push_one(i)
+        tg.wait_for(lambda _tg, calls=calls: done_when(calls.poll(), 1), timeout=30)
+        taken.append((time.perf_counter() - start) * 1000)
+        time.sleep(IDLE_GAP_S)
+    return {"samples_ms": [round(t, 2) for t in taken], "median_ms": statistics.median(taken),
+            "max_ms": max(taken)}
+
+
+def one_message(tg: FakeTelegram, user_ids: list[int], text: str):
+    return lambda i: tg.message_update(user_ids[i], user_ids[i], text)
+
+
+def one_press(tg: FakeTelegram, items: list[dict]):
+    return lambda i: tg.callback_update(items[i]["receiver_user"], items[i]["receiver_user"],
+                                        items[i]["ask_message_id"], f"x:c:{items[i]['id']}")
 
 
 def messages(tg: FakeTelegram, user_ids: list[int], text: str):
@@ -603,6 +643,9 @@ def throughput(seeded: Path, n_members: int, args, results: dict, errors: dict) 
             warm = drive(tg, proc, messages(tg, senders(warm_n), "/balance"), warm_n, replies_done,
                          timeout=120, progress_label="echo")
             say(f"echo warm-up: {warm['per_s']:.0f} updates/s")
+            results["echo_idle"] = idle_latency(tg, one_message(tg, senders(IDLE_SAMPLES), "/balance"),
+                                                replies_done, IDLE_SAMPLES)
+            say(f"echo, one update on an idle bot: {results['echo_idle']['samples_ms']} ms")
             run = drive(tg, proc, messages(tg, senders(n), "/balance"), n, replies_done,
                         timeout=max(120, n / 5), progress_label="echo")
             results["echo_balance"] = run
@@ -622,8 +665,8 @@ def throughput(seeded: Path, n_members: int, args, results: dict, errors: dict) 
         db_path = working_copy(seeded, "bot.sqlite3")
         confirm_n = min(n, args.max_confirms)
         try:
-            say(f"staging {confirm_n + 30} pending exchanges with their messages in the fake ...")
-            staged = stage_confirmations(tg, db_path, confirm_n + 30)
+            say(f"staging {confirm_n + 30 + IDLE_SAMPLES} pending exchanges with their messages in the fake ...")
+            staged = stage_confirmations(tg, db_path, confirm_n + 30 + IDLE_SAMPLES)
         except Exception as exc:
             errors["confirm_staging"] = f"{type(exc).__name__}: {exc}"
             say(f"staging confirmations FAILED: {exc}")
@@ -641,6 +684,9 @@ def throughput(seeded: Path, n_members: int, args, results: dict, errors: dict) 
                 nb, cut = capped(n, warm, args.budget)
                 say(f"/balance warm-up: {warm['per_s']:.1f}/s (second half {warm['second_half_per_s'] or 0:.1f}/s); "
                     f"measuring {nb} updates" + (" (cut to fit the time budget)" if cut else ""))
+                results["ours_idle"] = idle_latency(tg, one_message(tg, senders(IDLE_SAMPLES), "/balance"),
+                                                    replies_done, IDLE_SAMPLES)
+                say(f"/balance, one update on an idle bot: {results['ours_idle']['samples_ms']} ms")
                 run = drive(tg, proc, messages(tg, senders(nb), "/balance"), nb, replies_done,
                             timeout=max(120, nb / 5), progress_label="balance")
                 run["cut_to_budget"] = cut
@@ -654,6 +700,10 @@ def throughput(seeded: Path, n_members: int, args, results: dict, errors: dict) 
             try:
                 if not staged:
                     raise RuntimeError("no staged confirmations")
+                idle_items, staged = staged[:IDLE_SAMPLES], staged[IDLE_SAMPLES:]
+                results["ours_confirm_idle"] = idle_latency(tg, one_press(tg, idle_items), confirms_done,
+                                                            IDLE_SAMPLES)
+                say(f"one confirmation on an idle bot: {results['ours_confirm_idle']['samples_ms']} ms")
                 warm_items, items = staged[:30], staged[30:]
                 warm = drive(tg, proc, presses(tg, warm_items), len(warm_items), confirms_done,
                              timeout=120, progress_label="confirm")
@@ -684,11 +734,19 @@ def throughput(seeded: Path, n_members: int, args, results: dict, errors: dict) 
             procs.clear()
 
         if not args.no_diagnostic:
+            for processor in ("simple", "per-person"):
+                try:
+                    diagnostic_unlimited(tg, db_path, senders, min(n, 1000), results, processor)
+                except Exception as exc:
+                    errors[f"diagnostic_unlimited_{processor}"] = f"{type(exc).__name__}: {exc}"
+                    say(f"diagnostic run without the rate limiter ({processor} processor) FAILED: {exc}")
+                    traceback.print_exc()
+        if args.extra_diagnostics:
             try:
-                diagnostic_unlimited(tg, db_path, senders, min(n, 1000), results)
+                extra_diagnostics(tg, db_path, senders, results.get("ours_balance", {}).get("updates", 600), results)
             except Exception as exc:
-                errors["diagnostic_unlimited"] = f"{type(exc).__name__}: {exc}"
-                say(f"diagnostic run without the rate limiter FAILED: {exc}")
+                errors["extra_diagnostics"] = f"{type(exc).__name__}: {exc}"
+                say(f"extra diagnostics FAILED: {exc}")
                 traceback.print_exc()
         if args.profile:
             try:
@@ -708,20 +766,49 @@ def throughput(seeded: Path, n_members: int, args, results: dict, errors: dict) 
         tg.stop()
 
 
-def diagnostic_unlimited(tg: FakeTelegram, db_path: Path, senders, n: int, results: dict) -> None:
+def diagnostic_unlimited(tg: FakeTelegram, db_path: Path, senders, n: int, results: dict,
+                         processor: str = "simple") -> None:
     """The same bot and handlers with the rate limiter throttling nothing (bench/bot_nolimit.py):
-    how much of the CPU per /balance is the limiter's, and the rate the handlers could sustain."""
-    proc = Proc(tg, "bot-nolimit", [sys.executable, str(BENCH / "bot_nolimit.py")], db_path)
+    how much of the CPU per /balance is the limiter's, and the rate the handlers could sustain;
+    with PTB's SimpleUpdateProcessor or bot.processor.PerPersonUpdateProcessor (as bot/app.py has it)."""
+    key = "ours_balance_nolimit" + ("" if processor == "simple" else "_perperson")
+    proc = Proc(tg, f"bot-nolimit-{processor}", [sys.executable, str(BENCH / "bot_nolimit.py")], db_path,
+                {"BENCH_LIMITER": "off", "BENCH_PROCESSOR": processor})
     try:
         drive(tg, proc, messages(tg, senders(100), "/balance"), 100, replies_done, timeout=120,
               progress_label="balance")
+        if processor == "simple":
+            results["ours_idle_nolimit"] = idle_latency(tg, one_message(tg, senders(IDLE_SAMPLES), "/balance"),
+                                                        replies_done, IDLE_SAMPLES)
         run = drive(tg, proc, messages(tg, senders(n), "/balance"), n, replies_done, timeout=max(120, n / 5),
                     progress_label="balance")
-        results["ours_balance_nolimit"] = run
-        say(f"/balance without the limiter (diagnostic): {run['per_s']:.0f} updates/s, "
+        results[key] = run
+        say(f"/balance without the limiter, {processor} processor (diagnostic): {run['per_s']:.0f} updates/s, "
             f"{run['cpu_ms_per_update']:.2f} ms CPU/update, CPU busy {run['cpu_busy']:.0%}")
     finally:
         proc.stop()
+
+
+def extra_diagnostics(tg: FakeTelegram, db_path: Path, senders, n: int, results: dict) -> None:
+    """--extra-diagnostics: (a) the bot with its real limiter but PTB's SimpleUpdateProcessor instead of
+    bot/app.py's PerPersonUpdateProcessor, N /balance at once, as the /balance row; (b) the echo bot
+    sending through the same limiter, to show what pacing at ~30 updates/s costs any PTB bot per update."""
+    runs = [("ours_balance_simple", "bot-real-simple", [sys.executable, str(BENCH / "bot_nolimit.py")],
+             db_path, {"BENCH_LIMITER": "real", "BENCH_PROCESSOR": "simple"}, "balance"),
+            ("echo_balance_paced", "echo-paced", [sys.executable, str(BENCH / "echo_bot.py")], None,
+             {"BENCH_LIMITER": "real"}, "echo")]
+    for key, name, cmd, path, env, label in runs:
+        proc = Proc(tg, name, cmd, path, env)
+        try:
+            drive(tg, proc, messages(tg, senders(100), "/balance"), 100, replies_done, timeout=120,
+                  progress_label=label)
+            run = drive(tg, proc, messages(tg, senders(n), "/balance"), n, replies_done, timeout=max(120, n / 5),
+                        progress_label=label)
+            results[key] = run
+            say(f"{name} (diagnostic): {run['per_s']:.1f} updates/s, {run['cpu_ms_per_update']:.2f} ms CPU/update, "
+                f"CPU busy {run['cpu_busy']:.0%}")
+        finally:
+            proc.stop()
 
 
 def profile_balance(tg: FakeTelegram, db_path: Path, user_ids: list[int], results: dict) -> None:
@@ -775,7 +862,10 @@ def main() -> None:
     parser.add_argument("--reseed", action="store_true", help="rebuild the cached seed")
     parser.add_argument("--profile", action="store_true", help="also run the bot under cProfile for /balance")
     parser.add_argument("--no-diagnostic", action="store_true",
-                        help="skip the extra /balance run with the rate limiter off (bench/bot_nolimit.py)")
+                        help="skip the /balance runs with the rate limiter off (bench/bot_nolimit.py)")
+    parser.add_argument("--extra-diagnostics", action="store_true",
+                        help="also run /balance with the real limiter and PTB's SimpleUpdateProcessor, and the "
+                             "echo bot through the real limiter (~+1.5 min)")
     args = parser.parse_args()
     if args.quick:
         args.members, args.entries = 1_000, 20_000
@@ -870,17 +960,55 @@ def report(args, results: dict, errors: dict) -> None:
             + f", bot CPU busy {bal['cpu_busy']:.0%}")
         ratio = bal["cpu_ms_per_update"] / echo["cpu_ms_per_update"] if echo else None
         add("/balance CPU per update (vs echo)", bal["cpu_ms_per_update"], echo and echo["cpu_ms_per_update"],
-            "≤ 2× echo", None if ratio is None else ratio <= 2, unit=" ms")
+            "≤ 2× echo", None if ratio is None else ratio <= 2, unit=" ms",
+            note="ours held to ~30 updates/s by the limiter, the echo bot unlimited"
+            + (f" (through the same limiter: {results['echo_balance_paced']['cpu_ms_per_update']:.2f} ms)"
+               if results.get("echo_balance_paced") else "; --extra-diagnostics runs it through the same limiter"))
     else:
         add("/balance through the fake", failed("ours_balance" if "ours_balance" in errors else "ours"))
+    idle, echo_idle = results.get("ours_idle"), results.get("echo_idle")
+    if idle:
+        # Pacing an idle bot would add at least 1/30 s per message; the target leaves room for the
+        # handler's own work and the fake's scheduling.
+        add("/balance reply latency, one update on an idle bot, median (vs echo)", idle["median_ms"],
+            echo_idle and echo_idle["median_ms"], "≤ echo + 15 ms",
+            None if not echo_idle else idle["median_ms"] <= echo_idle["median_ms"] + 15, unit=" ms",
+            note=f"{len(idle['samples_ms'])} samples, max {idle['max_ms']:.1f} ms"
+            + (f"; echo max {echo_idle['max_ms']:.1f} ms" if echo_idle else ""))
     nolimit = results.get("ours_balance_nolimit")
     if nolimit:
-        add("  diagnostic: /balance updates/s, rate limiter off", nolimit["per_s"], echo and echo["per_s"],
-            note=f"N={nolimit['updates']}, bot CPU busy {nolimit['cpu_busy']:.0%}")
-        add("  diagnostic: /balance CPU per update, rate limiter off", nolimit["cpu_ms_per_update"],
-            echo and echo["cpu_ms_per_update"], unit=" ms")
+        add("  diagnostic: /balance updates/s, rate limiter off, PTB's SimpleUpdateProcessor", nolimit["per_s"],
+            echo and echo["per_s"], note=f"N={nolimit['updates']}, bot CPU busy {nolimit['cpu_busy']:.0%}")
+        add("  diagnostic: /balance CPU per update, rate limiter off, SimpleUpdateProcessor",
+            nolimit["cpu_ms_per_update"], echo and echo["cpu_ms_per_update"], unit=" ms")
+    idle_nolimit = results.get("ours_idle_nolimit")
+    if idle_nolimit:
+        add("  diagnostic: /balance reply latency on an idle bot, rate limiter off", idle_nolimit["median_ms"],
+            echo_idle and echo_idle["median_ms"], unit=" ms")
+    per_person = results.get("ours_balance_nolimit_perperson")
+    if per_person:
+        add("  diagnostic: /balance updates/s, rate limiter off, PerPersonUpdateProcessor (as bot/app.py)",
+            per_person["per_s"], echo and echo["per_s"],
+            note=f"N={per_person['updates']}, bot CPU busy {per_person['cpu_busy']:.0%}")
+        add("  diagnostic: /balance CPU per update, rate limiter off, PerPersonUpdateProcessor",
+            per_person["cpu_ms_per_update"], echo and echo["cpu_ms_per_update"], unit=" ms")
+    real_simple = results.get("ours_balance_simple")
+    if real_simple:
+        add("  diagnostic: /balance CPU per update, real limiter, SimpleUpdateProcessor",
+            real_simple["cpu_ms_per_update"], echo and echo["cpu_ms_per_update"], unit=" ms",
+            note=f"N={real_simple['updates']}, {real_simple['per_s']:.1f} updates/s")
+    echo_paced = results.get("echo_balance_paced")
+    if echo_paced:
+        add("  diagnostic: echo bot through the real limiter, CPU per update (vs echo)",
+            echo_paced["cpu_ms_per_update"], echo and echo["cpu_ms_per_update"], unit=" ms",
+            note=f"N={echo_paced['updates']}, {echo_paced['per_s']:.1f} updates/s")
+    conf_idle = results.get("ours_confirm_idle")
+    if conf_idle:
+        add("one confirmation on an idle bot (press to last message), median", conf_idle["median_ms"],
+            unit=" ms", note=f"{len(conf_idle['samples_ms'])} samples, max {conf_idle['max_ms']:.1f} ms; "
+            "4 Bot API calls, 3 of them count against Telegram's limits")
     if conf:
-        add("confirm round-trips/s through the fake", conf["per_s"],
+        add("confirm round-trips/s through the fake (N pressed at once)", conf["per_s"],
             note=f"N={conf['updates']}" + (" (cut to the time budget)" if conf.get("cut_to_budget") else "")
             + f", bot CPU busy {conf['cpu_busy']:.0%}")
         add("confirm CPU per round-trip (vs echo update)", conf["cpu_ms_per_update"],

@@ -150,8 +150,10 @@ async def set_commands(application: Application) -> None:
 
 
 def default_rate_limiter() -> PacedRateLimiter:
-    # Telegram's limits (30/s overall, 20/min per group); a 429 is waited out and retried.
-    return PacedRateLimiter(overall_per_second=30, group_per_minute=20, max_retries=3)
+    # Telegram's limits (30/s overall, 20/min per group, about 1/s per private chat); a 429 is waited
+    # out and retried. A private chat may take a burst of 5: one action (a press, an approval) can
+    # send a person 3-4 messages and edits at once, and they must not trickle in a second apart.
+    return PacedRateLimiter(overall_per_second=30, group_per_minute=20, private_burst=5, max_retries=3)
 
 
 def build_application(settings: Settings, *, rate_limiter: BaseRateLimiter | None = None,
