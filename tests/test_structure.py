@@ -96,3 +96,11 @@ def test_every_command_in_the_table_has_a_catalog_description(command):
 
     spanish = Catalogs("en").get("es")
     assert spanish(command.description) != command.description
+
+
+def test_nothing_shipped_points_outside_the_repository():
+    # A person who clones the repository has no ../shared: README and the code must stand alone.
+    shipped = [ROOT / "README.md", ROOT / "bench" / "README.md",
+               *[p for package in ("bot", "handlers", "storage", "timebank") for p in (ROOT / package).rglob("*.py")]]
+    for path in shipped:
+        assert "../shared" not in path.read_text(encoding="utf-8"), path
