@@ -8,6 +8,7 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
+from bot import callbacks
 from bot.commands import COMMANDS
 from tests.harness import texts
 
@@ -104,3 +105,19 @@ def test_nothing_shipped_points_outside_the_repository():
                *[p for package in ("bot", "handlers", "storage", "timebank") for p in (ROOT / package).rglob("*.py")]]
     for path in shipped:
         assert "../shared" not in path.read_text(encoding="utf-8"), path
+
+
+BIGGEST = [
+    callbacks.ExchangeButton("cancel", 10**17), callbacks.PageButton("b", 10**17, 10**8),
+    callbacks.ClosePostButton(10**17), callbacks.NewcomerButton("approve", 10**17), callbacks.LanguageButton("pt_BR"),
+    callbacks.FlowButton(10**17, "m720"), callbacks.TimebankChoiceButton(10**17), callbacks.AnonymousButton(10**17),
+]
+
+
+@pytest.mark.parametrize("button", BIGGEST, ids=lambda b: type(b).__name__)
+def test_every_button_kind_round_trips_within_telegrams_64_bytes(button):
+    data = button.pack()
+    assert len(data.encode()) <= 64
+    assert type(button).parse(data) == button
+    others = [type(other) for other in BIGGEST if type(other) is not type(button)]
+    assert not any(kind.matches(data) for kind in others), "two kinds of button would claim the same data"
