@@ -191,7 +191,12 @@ async def ask_step(context: BotContext, flow: Flow, *, note: str | None = None) 
                        "number, like #12.") if i_gave else
                     tr("Who gave you their time? Send their name, their @username or their member number, "
                        "like #12."))
-        markup = None
+        # The people they exchanged with lately, one tap away.
+        me = await member_store.by_user(context.store, flow.timebank_id or 0, flow.user_id)
+        partners = await member_store.recent_partners(context.store, me.id, 4) if me else []
+        markup = messaging.keyboard(*[[InlineKeyboardButton(
+            f"{partner.name} (#{partner.number})", callback_data=FlowButton(flow.id, f"w{partner.id}").pack())]
+            for partner in partners])
     elif flow.step == "minutes":
         question = tr("How long was it? Press a button or type it, like 1.5 or 45 min.")
         markup = messaging.keyboard(
@@ -223,10 +228,17 @@ async def flow_answer(context: BotContext, flow: Flow, *, text: str | None = Non
         await messaging.send(context.bot, flow.chat_id, refusal_text(tr, RuleError(Refusal.NOT_A_MEMBER)))
         return
     if flow.step == "who":
-        if text is None:
+        if button and button.startswith("w") and button[1:].isdigit():
+            partner = await member_store.by_id(context.store, int(button[1:]))
+            if partner is None or partner.timebank_id != timebank.id:
+                await ask_step(context, flow)
+                return
+            ref: Reference | None = Reference(partner, "", partner.name)
+        elif text is None:
             await ask_step(context, flow)
             return
-        ref = await find_member(context.store, timebank.id, message, text)
+        else:
+            ref = await find_member(context.store, timebank.id, message, text)
         if ref is None:  # a plain name, as people write it: taken when it names exactly one member
             named = await member_store.by_name(context.store, timebank.id, text)
             if len(named) > 1:

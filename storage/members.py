@@ -191,3 +191,25 @@ def by_name(conn: sqlite3.Connection, timebank_id: int, name: str, limit: int = 
         (timebank_id, name.strip(), limit),
     ).fetchall()
     return [from_row(Member, row) for row in rows]
+
+
+@reader
+def recent_partners(conn: sqlite3.Connection, member_id: int, limit: int) -> list[Member]:
+    """Active members this member exchanged with most recently (their last 30 exchanges, by index)."""
+    rows = conn.execute(
+        "SELECT other FROM (SELECT id, receiver_id AS other FROM exchanges WHERE provider_id = ?1 "
+        "UNION ALL SELECT id, provider_id FROM exchanges WHERE receiver_id = ?1 ORDER BY id DESC LIMIT 30)",
+        (member_id,),
+    ).fetchall()
+    seen: list[int] = []
+    for (other,) in rows:
+        if other not in seen:
+            seen.append(other)
+    found = []
+    for other in seen:
+        member = member_row(conn, "m.id = ? AND m.status = 'active'", (other,))
+        if member is not None:
+            found.append(member)
+        if len(found) == limit:
+            break
+    return found

@@ -176,3 +176,17 @@ def test_the_update_processor_still_finds_ptbs_semaphore():
 
     assert hasattr(PerPersonUpdateProcessor(2), "_semaphore"), \
         "PTB's BaseUpdateProcessor no longer has _semaphore: update bot/processor.py"
+
+
+async def test_people_exchanged_with_lately_are_one_tap_away(world, community):
+    alice, bob = community["alice"], community["bob"]
+    await alice.says("/gave @bob 1 shopping", GROUP)
+    await bob.press(bob.last(), "Confirm")
+    await alice.says("/gave")
+    who = alice.last()
+    assert [b["text"] for b in buttons(who)] == ["Bob (#2)"]
+    await alice.press(who, "Bob (#2)")
+    assert alice.last()["text"].startswith("How long was it?")
+    await alice.press(alice.last(), "2 hours")
+    await alice.press(alice.last(), "Skip")
+    assert alice.last()["text"].startswith("Recorded: you gave Bob 2 hours.")
