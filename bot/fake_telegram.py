@@ -1652,9 +1652,8 @@ class FakeTelegram:
     def _m_close(self, p: dict) -> bool:
         return True
 
-    def _m_sendMessage(self, p: dict) -> dict:
-        chat = self._resolve_chat(p.get("chat_id"))
-        markup = self._check_markup(p.get("reply_markup"))
+    def _message_text(self, p: dict) -> tuple[str, str, list]:
+        """The `text` of a send or an edit: (as sent, as shown, entities), refused as Telegram refuses it."""
         raw = p.get("text")
         raw = "" if raw is None else str(raw)
         text, entities = self._format(raw, p.get("parse_mode"), p.get("entities"))
@@ -1662,6 +1661,12 @@ class FakeTelegram:
             raise _bad("message text is empty")
         if utf16_len(text) > 4096:
             raise _bad("message is too long")
+        return raw, text, entities
+
+    def _m_sendMessage(self, p: dict) -> dict:
+        chat = self._resolve_chat(p.get("chat_id"))
+        markup = self._check_markup(p.get("reply_markup"))
+        raw, text, entities = self._message_text(p)
         fields: dict[str, Any] = {"text": text}
         if entities:
             fields["entities"] = entities
@@ -1725,13 +1730,7 @@ class FakeTelegram:
         if "text" not in message:
             raise _bad("there is no text in the message to edit")
         markup = self._check_markup(p.get("reply_markup"))
-        raw = p.get("text")
-        raw = "" if raw is None else str(raw)
-        text, entities = self._format(raw, p.get("parse_mode"), p.get("entities"))
-        if not text:
-            raise _bad("message text is empty")
-        if utf16_len(text) > 4096:
-            raise _bad("message is too long")
+        raw, text, entities = self._message_text(p)
         if (text == message["text"] and entities == message.get("entities", [])
                 and markup == message.get("reply_markup")):
             raise _bad("message is not modified: specified new message content and reply markup "

@@ -227,6 +227,12 @@ def plain(text: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", text))
 
 
+def already_shows(message: object, text: str) -> bool:
+    """The pressed message already reads `text`, without buttons: an edit to it would change nothing
+    (Telegram refuses that), even after a restart, when the memory of recent edits is empty."""
+    return isinstance(message, Message) and message.text == plain(text) and not message.reply_markup
+
+
 async def alert(query, text: str) -> None:
     """A pop-up answer to a button press: plain text, at most 200 characters."""
     await query.answer(shorten(plain(text), 200), show_alert=True)

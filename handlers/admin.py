@@ -155,7 +155,7 @@ async def newcomer_button(update: Update, context: BotContext) -> None:
         already = tr("Already decided: {name} is {status}.", name=member.name,
                      status=views.status_name(tr, member.status))
         await messaging.alert(query, already)
-        if not (query.message and query.message.text == messaging.plain(already)):
+        if not messaging.already_shows(query.message, already):
             await messaging.edit(context.bot, query.message.chat_id, query.message.message_id, already)
         return
     await query.answer()

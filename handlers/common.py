@@ -289,22 +289,31 @@ async def _sent_as_a_chat(context: BotContext, message: Message, name: str, who:
     press of "Tap to confirm it's you", which comes from the admin's own account. Anything
     else needs a person: no chat or bot ever becomes a member.
     """
-    tr = context.runtime.tr_for_group(context.runtime.timebanks_by_chat.get(message.chat_id))
     if who is Who.ADMIN and message.sender_chat is not None and message.sender_chat.id == message.chat_id:
         timebank = await current_timebank(context, message)
+        tr = context.runtime.tr_for_group(timebank)
         command_id = await anonymous_store.keep(context.store, timebank.id, name, args, topic_of(message), now())
         button = InlineKeyboardButton(tr("Tap to confirm it's you"),
                                       callback_data=AnonymousButton(command_id).pack())
         await reply(context, message, tr("You are posting as the group, so I cannot tell which admin you "
-                                               "are. Tap the button to confirm it's you."),
+                                         "are. Tap the button to confirm it's you."),
                     messaging.keyboard([button]))
         return
-    await reply(context, message, post_as_yourself(tr))
+    await refused_as_a_chat(context, message)
 
 
-def post_as_yourself(tr: Translator) -> str:
+def _post_as_yourself(tr: Translator) -> str:
     return tr("You are posting as the group or a channel. To do that, post as yourself: turn off "
               "“Remain anonymous” or choose your own name to send as.")
+
+
+async def refused_as_a_chat(context: BotContext, message: Message) -> bool:
+    """A member action posted as the group or a channel: explain, and say True (nothing else to do)."""
+    if not sent_as_a_chat(message):
+        return False
+    tr = context.runtime.tr_for_group(context.runtime.timebanks_by_chat.get(message.chat_id))
+    await reply(context, message, _post_as_yourself(tr))
+    return True
 
 
 async def anonymous_confirmed(update: Update, context: BotContext) -> None:
@@ -375,15 +384,23 @@ async def send_personal(context: BotContext, here: Here, text: str, markup: Inli
 
     Returns the private message, or None when the person could not be reached privately.
     """
-    if here.private:
+    if here.private or here.message is None:  # a command resumed after a question is always private
         return await answer(context, here, text, markup)
-    sent = await messaging.send_private(context.runtime, context.bot, here.user_id, text, markup)
+    return await send_personal_for(context, here.message, text, markup)
+
+
+async def send_personal_for(context: BotContext, message: Message, text: str,
+                            markup: InlineKeyboardMarkup | None = None) -> Message | None:
+    """`send_personal` for a command that has its message but no `Here` (/balance, across timebanks)."""
+    if is_private(message):
+        return await reply(context, message, text, markup)
+    sent = await messaging.send_private(context.runtime, context.bot, message.from_user.id, text, markup)
     button = InlineKeyboardButton(context.tr("Open private chat"), url=messaging.deep_link(context.bot))
     if sent is not None:
-        await answer(context, here, context.tr("I have sent it to you in our private chat."),
-                     messaging.keyboard([button]))
+        await reply(context, message, context.tr("I have sent it to you in our private chat."),
+                    messaging.keyboard([button]))
     else:
-        await answer(context, here, context.tr(
+        await reply(context, message, context.tr(
             "I cannot write to you privately yet. Open our private chat, press Start, then ask again."),
             messaging.keyboard([button]))
     return sent

@@ -15,11 +15,11 @@ from handlers.common import (
     Who,
     answer,
     is_private,
-    post_as_yourself,
     refusal_text,
+    refused_as_a_chat,
     reply,
     send_personal,
-    sent_as_a_chat,
+    send_personal_for,
     tell_member,
     timebank_command,
 )
@@ -303,30 +303,27 @@ async def exchange_button(update: Update, context: BotContext) -> None:
         exchange = await _ACTIONS[button.action](context.store, button.exchange_id, query.from_user.id, now())
     except RuleError as error:
         settled = error.exchange
-        mine = settled is not None and query.from_user.id in (settled.provider.user_id, settled.receiver.user_id)
-        own_balance = error.refusal is not Refusal.BELOW_FLOOR or await _is_receiver(context, button.exchange_id,
-                                                                                    query.from_user.id)
+        # A confirmation the rules refused (not a stranger's press, not a settled one): read once,
+        # for whose balance the refusal speaks of and for telling the one who recorded it.
+        refused = None
+        if button.action == "confirm" and error.refusal not in (Refusal.NOT_YOURS_TO_CONFIRM, Refusal.NOT_FOUND,
+                                                                Refusal.ALREADY_DECIDED):
+            refused = await ledger.get(context.store, button.exchange_id)
+        own_balance = refused is None or refused.receiver.user_id == query.from_user.id
         await messaging.alert(query, refusal_text(context.tr, error, own_balance=own_balance))
-        if settled is not None and mine:
+        if settled is not None and query.from_user.id in (settled.provider.user_id, settled.receiver.user_id):
             await _show_outcome_where_pressed(context, query.message, settled, query.from_user.id)
-        elif button.action == "confirm" and error.refusal not in (Refusal.NOT_YOURS_TO_CONFIRM, Refusal.NOT_FOUND,
-                                                                  Refusal.ALREADY_DECIDED):
-            await _tell_recorder_of_refusal(context, button.exchange_id, error)
+        elif refused is not None:
+            await _tell_recorder_of_refusal(context, refused, error)
         return
     await query.answer()
     await _announce(context, exchange, pressed_by=query.from_user.id, pressed=query.message)
 
 
-async def _is_receiver(context: BotContext, exchange_id: int, user_id: int) -> bool:
-    exchange = await ledger.get(context.store, exchange_id)
-    return exchange is not None and exchange.receiver.user_id == user_id
-
-
-async def _tell_recorder_of_refusal(context: BotContext, exchange_id: int, error: RuleError) -> None:
+async def _tell_recorder_of_refusal(context: BotContext, exchange: Exchange, error: RuleError) -> None:
     """A confirmation the rules refused: the one who recorded it hears why, in their own words."""
-    exchange = await ledger.get(context.store, exchange_id)
-    timebank = exchange and context.runtime.timebanks_by_id.get(exchange.timebank_id)
-    if exchange is None or timebank is None:
+    timebank = context.runtime.timebanks_by_id.get(exchange.timebank_id)
+    if timebank is None:
         return
     recorder = exchange.recorder
     tr = context.runtime.tr_for_member(recorder)
@@ -338,10 +335,6 @@ async def _tell_recorder_of_refusal(context: BotContext, exchange_id: int, error
     await tell_member(context, recorder, text, timebank=timebank, topic_id=exchange.topic_id)
 
 
-def _plain_equal(message: object, text: str) -> bool:
-    return isinstance(message, Message) and message.text == messaging.plain(text) and not message.reply_markup
-
-
 async def _show_outcome_where_pressed(context: BotContext, pressed: object, exchange: Exchange,
                                       user_id: int) -> None:
     if not isinstance(pressed, Message):
@@ -351,7 +344,7 @@ async def _show_outcome_where_pressed(context: BotContext, pressed: object, exch
     text = (views.outcome(tr, exchange, viewer, private=True) if is_private(pressed)
             else views.settled_in_group(context.runtime.tr_for_group(
                 context.runtime.timebanks_by_id.get(exchange.timebank_id)), exchange))
-    if _plain_equal(pressed, text):
+    if messaging.already_shows(pressed, text):
         return  # already shows it: Telegram refuses an edit that changes nothing
     await messaging.edit(context.bot, pressed.chat_id, pressed.message_id, text)
 
@@ -419,9 +412,7 @@ async def balance(update: Update, context: BotContext) -> None:
     """
     message, tr = update.effective_message, context.tr
     timebanks = context.runtime.timebanks_by_id
-    if sent_as_a_chat(message):
-        await reply(context, message, post_as_yourself(context.runtime.tr_for_group(
-            context.runtime.timebanks_by_chat.get(message.chat_id))))
+    if await refused_as_a_chat(context, message):
         return
     if is_private(message):
         mine = [m for m in await member_store.memberships(context.store, message.from_user.id)
@@ -434,14 +425,7 @@ async def balance(update: Update, context: BotContext) -> None:
         await reply(context, message, refusal_text(tr, RuleError(Refusal.NOT_A_MEMBER)))
         return
     text = "\n\n".join(views.balance(tr, m, timebanks[m.timebank_id].title) for m in mine)
-    if is_private(message):
-        await reply(context, message, text)
-        return
-    sent = await messaging.send_private(context.runtime, context.bot, message.from_user.id, text)
-    button = InlineKeyboardButton(tr("Open private chat"), url=messaging.deep_link(context.bot))
-    await reply(context, message, tr("I have sent it to you in our private chat.") if sent else tr(
-        "I cannot write to you privately yet. Open our private chat, press Start, then ask again."),
-        messaging.keyboard([button]))
+    await send_personal_for(context, message, text)
 
 
 @timebank_command("history", Who.FORMER)

@@ -12,7 +12,7 @@ from bot.callbacks import LanguageButton, NewcomerButton
 from bot.context import BotContext
 from bot.i18n import Translator, bold, lines
 from handlers import views
-from handlers.common import current_timebank, is_private, post_as_yourself, reply, sent_as_a_chat, topic_of
+from handlers.common import current_timebank, is_private, refused_as_a_chat, reply, topic_of
 from handlers.posts import show_post
 from storage import ledger
 from storage import members as member_store
@@ -165,9 +165,7 @@ async def start_post(update: Update, context: BotContext) -> None:
 
 async def join(update: Update, context: BotContext) -> None:
     message = update.effective_message
-    if sent_as_a_chat(message):
-        await reply(context, message, post_as_yourself(context.runtime.tr_for_group(
-            context.runtime.timebanks_by_chat.get(message.chat_id))))
+    if await refused_as_a_chat(context, message):
         return
     if is_private(message):
         await reply(context, message, context.tr(

@@ -53,6 +53,16 @@ def newest(tg: FakeTelegram, chat_id: int, contains: str) -> dict:
                        timeout=10)
 
 
+def join_and_approve(tg: FakeTelegram, ada: dict, people: tuple[dict, ...]) -> None:
+    """The bot welcomes the group; each person joins and Ada approves them through the real bot."""
+    tg.my_chat_member_update(GROUP, by_user_id=ada["id"])
+    newest(tg, GROUP, "Hello, Paxton Green Timebank!")
+    for person in people:
+        tg.message_update(person["id"], GROUP, "/join")
+        press(tg, ada["id"], newest(tg, ada["id"], f"{person['first_name']} (@{person['username']})"), "Approve")
+        newest(tg, person["id"], "Good news")
+
+
 @pytest.fixture
 def fake():
     with FakeTelegram() as tg:
@@ -67,13 +77,7 @@ def test_main_flow_survives_sigkill_and_restart(fake, tmp_path):
     tg.add_group(GROUP, "Paxton Green Timebank", creator=ada["id"], members=[12, 13])
     bot = start_bot(tg, tmp_path)
     try:
-        tg.my_chat_member_update(GROUP, by_user_id=ada["id"])
-        newest(tg, GROUP, "Hello, Paxton Green Timebank!")
-        for person in (alice, bob):
-            tg.message_update(person["id"], GROUP, "/join")
-            notice = newest(tg, ada["id"], f"{person['first_name']} (@{person['username']})")
-            press(tg, ada["id"], notice, "Approve")
-            newest(tg, person["id"], "Good news")
+        join_and_approve(tg, ada, (alice, bob))
         tg.message_update(alice["id"], GROUP, "/gave @bob 2 gardening")
         press(tg, bob["id"], newest(tg, bob["id"], "Alice says they gave you 2 hours"), "Confirm")
         newest(tg, alice["id"], "Confirmed: you gave Bob 2 hours.")
@@ -118,12 +122,7 @@ def test_a_guided_gave_survives_sigkill_in_the_middle(fake, tmp_path):
     tg.add_group(GROUP, "Paxton Green Timebank", creator=ada["id"], members=[32, 33])
     bot = start_bot(tg, tmp_path)
     try:
-        tg.my_chat_member_update(GROUP, by_user_id=ada["id"])
-        newest(tg, GROUP, "Hello, Paxton Green Timebank!")
-        for person in (alice, bob):
-            tg.message_update(person["id"], GROUP, "/join")
-            press(tg, ada["id"], newest(tg, ada["id"], f"(@{person['username']})"), "Approve")
-            newest(tg, person["id"], "Good news")
+        join_and_approve(tg, ada, (alice, bob))
         tg.message_update(alice["id"], alice["id"], "/gave")
         newest(tg, alice["id"], "Who did you give your time to?")
         tg.message_update(alice["id"], alice["id"], "@bob")
